@@ -1,0 +1,280 @@
+"""Named check functions, for the few rules whose logic a field test cannot express.
+
+Each takes a RuleInput and yields Hits at pod-rooted paths. Rule files name them by
+`function:`; the loader refuses a name that is not registered here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from app.config import Action
+from app.engine.images import ImageClassifier, windows_build_of
+from app.engine.osinfer import RANK_PLACEMENT, WINDOWS_BUILD_LABEL, OSDecision, RuntimeClassInfo
+from app.engine.podfacts import PodFacts, windows_options
+from app.engine.quantity import parse_quantity
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    path: str  # pod-rooted
+    value: Any = None
+    action: Action | None = None
+    message: str | None = None
+    fix: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RuleInput:
+    facts: PodFacts
+    os: OSDecision
+    params: Mapping[str, Any]
+    images: ImageClassifier
+    runtime_classes: Mapping[str, RuntimeClassInfo]
+    exempt_annotation: str
+    exempt_reason_annotation: str
+
+
+CheckFunction = Callable[[RuleInput], Iterator[Hit]]
+FUNCTIONS: dict[str, CheckFunction] = {}
+
+
+def check_function(name: str) -> Callable[[CheckFunction], CheckFunction]:
+    def register(fn: CheckFunction) -> CheckFunction:
+        FUNCTIONS[name] = fn
+        return fn
+
+    return register
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _security_context(holder: Mapping[str, Any]) -> dict[str, Any]:
+    return _dict(holder.get("securityContext"))
+
+
+@check_function("memory-limits")
+def memory_limits(data: RuleInput) -> Iterator[Hit]:
+    for ref in data.facts.containers:
+        if ref.kind == "ephemeralContainers":
+            continue  # ephemeral containers cannot set resources
+        resources = _dict(ref.container.get("resources"))
+        limits = _dict(resources.get("limits"))
+        requests = _dict(resources.get("requests"))
+        limit = limits.get("memory")
+        if limit is None:
+            yield Hit(f"{ref.path}.resources.limits.memory", None,
+                      message="no memory limit: Windows has no OOM killer, so the container can"
+                              " overcommit node memory, which then pages to disk and slows the"
+                              " whole node")
+            continue
+        request = requests.get("memory")
+        if request is None:
+            continue  # the apiserver defaults the request to the limit
+        limit_q, request_q = parse_quantity(limit), parse_quantity(request)
+        if limit_q is not None and request_q is not None and limit_q != request_q:
+            yield Hit(f"{ref.path}.resources.requests.memory", request,
+                      message=f"memory request {request} differs from limit {limit}: Windows has"
+                              " no OOM killer and pages memory over the request to disk")
+
+
+@check_function("host-network")
+def host_network(data: RuleInput) -> Iterator[Hit]:
+    if data.facts.spec.get("hostNetwork") is True and not data.facts.all_host_process:
+        yield Hit("spec.hostNetwork", True)
+
+
+@check_function("privileged")
+def privileged(data: RuleInput) -> Iterator[Hit]:
+    for ref, host_process in zip(
+        data.facts.containers, data.facts.container_host_process, strict=True
+    ):
+        value = _security_context(ref.container).get("privileged")
+        if value is None:
+            continue
+        path = f"{ref.path}.securityContext.privileged"
+        if value is True and not host_process:
+            yield Hit(path, value)
+        else:
+            yield Hit(path, value, action=Action.WARN,
+                      message=f"privileged: {str(value).lower()} has no effect on Windows"
+                              + (" (HostProcess already runs on the host)" if host_process else "")
+                              + ", and the apiserver rejects the field once spec.os.name is windows",
+                      fix="remove securityContext.privileged")
+
+
+@check_function("hostprocess-all-or-none")
+def hostprocess_all_or_none(data: RuleInput) -> Iterator[Hit]:
+    facts = data.facts
+    if not any(facts.container_host_process) or facts.all_host_process:
+        return
+    for ref, host_process in zip(facts.containers, facts.container_host_process, strict=True):
+        if not host_process:
+            yield Hit(f"{ref.path}.securityContext.windowsOptions.hostProcess", False)
+
+
+@check_function("hostprocess-pod-container-mismatch")
+def hostprocess_pod_container_mismatch(data: RuleInput) -> Iterator[Hit]:
+    pod_value = data.facts.pod_host_process
+    if pod_value is None:
+        return
+    for ref in data.facts.containers:
+        value = windows_options(ref.container).get("hostProcess")
+        if isinstance(value, bool) and value != pod_value:
+            yield Hit(f"{ref.path}.securityContext.windowsOptions.hostProcess", value)
+
+
+@check_function("hostprocess-host-network")
+def hostprocess_host_network(data: RuleInput) -> Iterator[Hit]:
+    if data.facts.any_host_process and data.facts.spec.get("hostNetwork") is not True:
+        yield Hit("spec.hostNetwork", data.facts.spec.get("hostNetwork"))
+
+
+@check_function("hostprocess-run-as-non-root")
+def hostprocess_run_as_non_root(data: RuleInput) -> Iterator[Hit]:
+    facts = data.facts
+    if not facts.any_host_process:
+        return
+    if _security_context(facts.spec).get("runAsNonRoot") is True:
+        yield Hit("spec.securityContext.runAsNonRoot", True)
+    for ref, host_process in zip(facts.containers, facts.container_host_process, strict=True):
+        if host_process and _security_context(ref.container).get("runAsNonRoot") is True:
+            yield Hit(f"{ref.path}.securityContext.runAsNonRoot", True)
+
+
+@check_function("hostprocess-user-name")
+def hostprocess_user_name(data: RuleInput) -> Iterator[Hit]:
+    facts = data.facts
+    pod_user = windows_options(facts.spec).get("runAsUserName")
+    for ref, host_process in zip(facts.containers, facts.container_host_process, strict=True):
+        if host_process and not (windows_options(ref.container).get("runAsUserName") or pod_user):
+            yield Hit(f"{ref.path}.securityContext.windowsOptions.runAsUserName")
+
+
+@check_function("run-as-non-root-administrator")
+def run_as_non_root_administrator(data: RuleInput) -> Iterator[Hit]:
+    facts = data.facts
+    pod_sc = _security_context(facts.spec)
+    pod_user = windows_options(facts.spec).get("runAsUserName")
+    for ref, host_process in zip(facts.containers, facts.container_host_process, strict=True):
+        if host_process:
+            continue  # the HostProcess rule covers these
+        sc = _security_context(ref.container)
+        non_root = sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot"))
+        if non_root is not True:
+            continue
+        user = windows_options(ref.container).get("runAsUserName") or pod_user
+        if isinstance(user, str) and user.lower() == "containeradministrator":
+            yield Hit(f"{ref.path}.securityContext", user)
+        elif not user:
+            yield Hit(f"{ref.path}.securityContext", None, action=Action.AUDIT,
+                      message="runAsNonRoot is true but no runAsUserName is set: the kubelet refuses"
+                              " to start the container if the image's user is ContainerAdministrator",
+                      fix="set securityContext.windowsOptions.runAsUserName: ContainerUser")
+
+
+@check_function("os-conflict")
+def os_conflict(data: RuleInput) -> Iterator[Hit]:
+    for deciding, other in data.os.conflicts:
+        yield Hit(other.path, None,
+                  message=f"{other.reason} contradicts {deciding.reason} ({deciding.path}):"
+                          " the pod cannot run where it is placed")
+
+
+@check_function("mixed-os-images")
+def mixed_os_images(data: RuleInput) -> Iterator[Hit]:
+    by_os: dict[str, list[tuple[str, str]]] = {"windows": [], "linux": []}
+    for ref in data.facts.containers:
+        image = ref.container.get("image")
+        if isinstance(image, str):
+            image_os = data.images.os_of(image)
+            if image_os in by_os:
+                by_os[image_os].append((f"{ref.path}.image", image))
+    if by_os["windows"] and by_os["linux"]:
+        windows_image = by_os["windows"][0][1]
+        for path, image in by_os["linux"]:
+            yield Hit(path, image,
+                      message=f"Linux-only image {image} in a pod with the Windows image"
+                              f" {windows_image}: a pod runs on one node, so one OS")
+
+
+@check_function("hyperv-multi-container")
+def hyperv_multi_container(data: RuleInput) -> Iterator[Hit]:
+    annotations = _dict(data.facts.metadata.get("annotations"))
+    key = "experimental.windows.kubernetes.io/isolation-type"
+    if annotations.get(key) != "hyperv":
+        return
+    count = sum(1 for ref in data.facts.containers if ref.kind != "ephemeralContainers")
+    if count > 1:
+        yield Hit(f'metadata.annotations["{key}"]', "hyperv",
+                  message=f"legacy Hyper-V isolation runs one container per pod; this pod has {count}")
+
+
+def _hyperv_runtime(data: RuleInput) -> bool:
+    name = data.facts.spec.get("runtimeClassName")
+    info = data.runtime_classes.get(name) if isinstance(name, str) else None
+    return info is not None and "hypervisor" in info.handler
+
+
+@check_function("image-build-mismatch")
+def image_build_mismatch(data: RuleInput) -> Iterator[Hit]:
+    if _hyperv_runtime(data):
+        return  # Hyper-V isolation runs older images on newer hosts
+    builds: list[tuple[str, str, str]] = []
+    for ref in data.facts.containers:
+        image = ref.container.get("image")
+        if isinstance(image, str) and data.images.os_of(image) == "windows":
+            build = windows_build_of(image)
+            if build:
+                builds.append((f"{ref.path}.image", image, build))
+    if not builds:
+        return
+    node_build = _dict(data.facts.spec.get("nodeSelector")).get(WINDOWS_BUILD_LABEL)
+    if isinstance(node_build, str) and node_build:
+        for path, image, build in builds:
+            if build != node_build:
+                yield Hit(path, image,
+                          message=f"image {image} is built for Windows {build} but the pod selects"
+                                  f" {WINDOWS_BUILD_LABEL}={node_build}: process isolation needs"
+                                  " the image build to equal the node's")
+        return
+    distinct = sorted({build for _, _, build in builds})
+    if len(distinct) > 1:
+        for path, image, build in builds[1:]:
+            if build != builds[0][2]:
+                yield Hit(path, image,
+                          message=f"image {image} is built for Windows {build} but {builds[0][1]}"
+                                  f" is built for {builds[0][2]}: no node runs both with process"
+                                  " isolation")
+
+
+@check_function("os-name-without-placement")
+def os_name_without_placement(data: RuleInput) -> Iterator[Hit]:
+    if data.facts.os_name != "windows":
+        return
+    if any(e.rank == RANK_PLACEMENT and e.os == "windows" for e in data.os.evidence):
+        return
+    yield Hit("spec.os.name", "windows")
+
+
+@check_function("windows-options-on-linux")
+def windows_options_on_linux(data: RuleInput) -> Iterator[Hit]:
+    if data.facts.os_name != "linux":
+        return
+    if windows_options(data.facts.spec):
+        yield Hit("spec.securityContext.windowsOptions")
+    for ref in data.facts.containers:
+        if windows_options(ref.container):
+            yield Hit(f"{ref.path}.securityContext.windowsOptions")
+
+
+@check_function("exemption-reason")
+def exemption_reason(data: RuleInput) -> Iterator[Hit]:
+    annotations = _dict(data.facts.metadata.get("annotations"))
+    exempt = annotations.get(data.exempt_annotation)
+    if exempt and not str(annotations.get(data.exempt_reason_annotation) or "").strip():
+        yield Hit(f'metadata.annotations["{data.exempt_annotation}"]', exempt)

@@ -1,0 +1,235 @@
+"""Object -> findings: the one entry point every surface (webhook, CLI, audit) calls."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from app.config import ACTION_RANK, Action, Config, NamespacePolicy
+from app.engine.checks import FUNCTIONS, RuleInput
+from app.engine.findings import Evaluation, Finding
+from app.engine.images import ImageClassifier
+from app.engine.kubeversion import LATEST, KubeVersion, parse_version
+from app.engine.osinfer import OSDecision, OSInferrer, RuntimeClassInfo, runtime_class_index
+from app.engine.podfacts import PodFacts, pod_facts
+from app.engine.rules import Catalog, CompiledRule, load_catalog
+from app.engine.visit import CHECKED_KINDS, ShapeError, pod_template_of
+
+_NO_POLICY = NamespacePolicy()
+
+
+@dataclass(frozen=True, slots=True)
+class _RuleSet:
+    """The catalog compiled for one version, split by the OS a rule applies to."""
+
+    by_os: Mapping[str, tuple[CompiledRule, ...]]
+
+
+class Engine:
+    """Built once at start-up; `evaluate` is pure and safe to call from many requests."""
+
+    def __init__(self, catalog: Catalog | None = None, config: Config | None = None) -> None:
+        self.catalog = catalog if catalog is not None else load_catalog()
+        self.config = config if config is not None else Config()
+        unknown = sorted(set(self.config.rules) - set(self.catalog.rules))
+        for policy in self.config.namespaces.values():
+            unknown += sorted(set(policy.rules) - set(self.catalog.rules))
+        if unknown:
+            raise ValueError(f"config names unknown rules: {', '.join(sorted(set(unknown)))}")
+        self.default_version = (
+            parse_version(self.config.kubernetesVersion) if self.config.kubernetesVersion else LATEST
+        )
+        self.images = ImageClassifier(self.config.windowsImages, self.config.linuxImages)
+        self.inferrer = OSInferrer(
+            self.images, [(t.key, t.value, t.effect) for t in self.config.windowsTaints]
+        )
+        self.runtime_classes = runtime_class_index(self.config.runtimeClasses)
+        self._compiled: dict[KubeVersion, _RuleSet] = {}
+        self.rules_for(self.default_version)
+
+    def rules_for(self, version: KubeVersion) -> _RuleSet:
+        ruleset = self._compiled.get(version)
+        if ruleset is None:
+            compiled = [r for r in self.catalog.compile_for(version, FUNCTIONS) if r.action]
+            ruleset = _RuleSet(
+                {
+                    os_name: tuple(r for r in compiled if r.os in (os_name, "any"))
+                    for os_name in ("windows", "linux", "unknown")
+                }
+            )
+            self._compiled[version] = ruleset
+        return ruleset
+
+    def namespace_policy(self, namespace: str | None) -> NamespacePolicy:
+        if namespace is None:
+            return _NO_POLICY
+        return self.config.namespaces.get(namespace, _NO_POLICY)
+
+    def infer_os(
+        self,
+        pod: dict[str, Any],
+        *,
+        runtime_classes: Mapping[str, RuntimeClassInfo] | None = None,
+        namespace_policy: NamespacePolicy | None = None,
+    ) -> OSDecision:
+        facts = pod_facts(pod)
+        return self._decide(facts, runtime_classes, namespace_policy or _NO_POLICY)
+
+    def _decide(
+        self,
+        facts: PodFacts,
+        runtime_classes: Mapping[str, RuntimeClassInfo] | None,
+        policy: NamespacePolicy,
+    ) -> OSDecision:
+        if policy.defaultOS:
+            default, source = policy.defaultOS, "the namespace"
+        else:
+            default, source = self.config.defaultOS, "config defaultOS"
+        return self.inferrer.infer(
+            facts,
+            runtime_classes if runtime_classes is not None else self.runtime_classes,
+            default,
+            source,
+        )
+
+    def evaluate(
+        self,
+        obj: Mapping[str, Any],
+        *,
+        version: KubeVersion | None = None,
+        runtime_classes: Mapping[str, RuntimeClassInfo] | None = None,
+        namespace: str | None = None,
+        namespace_policy: NamespacePolicy | None = None,
+    ) -> Evaluation:
+        """Evaluate one object. `namespace` overrides metadata.namespace (admission requests
+        carry it separately); `namespace_policy` overrides the config's entry for it."""
+        kind = obj.get("kind") if isinstance(obj.get("kind"), str) else "(no kind)"
+        metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+        name = metadata.get("name") if isinstance(metadata.get("name"), str) else None
+        if not name and isinstance(metadata.get("generateName"), str):
+            name = metadata["generateName"] + "*"
+        if namespace is None and isinstance(metadata.get("namespace"), str):
+            namespace = metadata["namespace"]
+        result = Evaluation(str(kind), namespace, name, checked=False)
+        template = pod_template_of(dict(obj))
+        if template is None:
+            result.skipped_reason = f"kind {kind} is not checked (checked: {', '.join(sorted(CHECKED_KINDS))})"
+            return result
+        result.checked = True
+        facts = pod_facts(template.pod)
+        policy = namespace_policy if namespace_policy is not None else self.namespace_policy(namespace)
+        runtime = runtime_classes if runtime_classes is not None else self.runtime_classes
+        decision = self._decide(facts, runtime, policy)
+        result.os = decision
+        rules = self.rules_for(version or self.default_version).by_os[decision.os]
+        data = RuleInput(
+            facts=facts,
+            os=decision,
+            params={},
+            images=self.images,
+            runtime_classes=runtime,
+            exempt_annotation=self.config.exemptAnnotation,
+            exempt_reason_annotation=self.config.exemptReasonAnnotation,
+        )
+        exemptions, reason = self._exemptions(facts)
+        cap = _weakest(self.config.maxAction, policy.maxAction)
+        os_name_windows = facts.os_name == "windows"
+        prefix = template.prefix
+        findings = result.findings
+        for rule in rules:
+            override = policy.rules.get(rule.id) or self.config.rules.get(rule.id)
+            if override == "off":
+                continue
+            for path, value, key, action, message, fix in _run(rule, facts, data):
+                if override:
+                    action = Action(override)
+                elif rule.apiserver_rejects and os_name_windows:
+                    action = Action.DENY
+                if cap is not None and ACTION_RANK[action] > ACTION_RANK[cap]:
+                    action = cap
+                exempted = rule.id in exemptions or "*" in exemptions
+                findings.append(
+                    Finding(
+                        rule=rule.id,
+                        action=action,
+                        path=prefix + path,
+                        message=rule.render(message, value, key),
+                        fix=rule.render(fix, value, key),
+                        exempted=exempted,
+                        exemption_reason=reason if exempted else None,
+                    )
+                )
+        return result
+
+    def _exemptions(self, facts: PodFacts) -> tuple[frozenset[str], str | None]:
+        annotations = facts.metadata.get("annotations")
+        if not isinstance(annotations, dict):
+            return frozenset(), None
+        names = annotations.get(self.config.exemptAnnotation)
+        reason = annotations.get(self.config.exemptReasonAnnotation)
+        if not isinstance(names, str) or not isinstance(reason, str) or not reason.strip():
+            return frozenset(), None  # no reason, no exemption (the exemption rule says so)
+        return frozenset(n.strip() for n in names.split(",") if n.strip()), reason.strip()
+
+
+def _weakest(*actions: str | None) -> Action | None:
+    chosen: Action | None = None
+    for action in actions:
+        if action is None:
+            continue
+        candidate = Action(action)
+        if chosen is None or ACTION_RANK[candidate] < ACTION_RANK[chosen]:
+            chosen = candidate
+    return chosen
+
+
+_Result = tuple[str, Any, str | None, Action, str, str]
+
+
+def _run(rule: CompiledRule, facts: PodFacts, data: RuleInput) -> list[_Result]:
+    assert rule.action is not None
+    out: list[_Result] = []
+    if rule.function is not None:
+        payload = data if not rule.params else _with_params(data, rule.params)
+        for hit in rule.function(payload):
+            out.append(
+                (hit.path, hit.value, None, hit.action or rule.action,
+                 hit.message or rule.message, hit.fix or rule.fix)
+            )
+        return out
+    pod = facts.pod
+    spec = facts.spec
+    for test in rule.tests:
+        guard = test.guard
+        action = test.action or rule.action
+        message = test.message or rule.message
+        if test.container_scope:
+            for ref in facts.containers:
+                if guard and guard[0] not in ref.container:
+                    continue
+                for path, value, key in test.match(ref.container):
+                    if test.test(value, key):
+                        out.append((f"{ref.path}.{path}", value, key, action, message, rule.fix))
+        else:
+            if len(guard) == 2 and guard[0] == "spec" and guard[1] not in spec:
+                continue
+            for path, value, key in test.match(pod):
+                if test.test(value, key):
+                    out.append((path, value, key, action, message, rule.fix))
+    return out
+
+
+def _with_params(data: RuleInput, params: Mapping[str, Any]) -> RuleInput:
+    return RuleInput(
+        facts=data.facts,
+        os=data.os,
+        params=params,
+        images=data.images,
+        runtime_classes=data.runtime_classes,
+        exempt_annotation=data.exempt_annotation,
+        exempt_reason_annotation=data.exempt_reason_annotation,
+    )
+
+
+__all__ = ["Engine", "ShapeError"]

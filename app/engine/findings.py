@@ -1,0 +1,53 @@
+"""Findings: what a rule says about one place in one object."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from app.config import Action
+from app.engine.osinfer import OSDecision
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    rule: str
+    action: Action
+    path: str  # inside the object, e.g. spec.template.spec.containers[0].securityContext.privileged
+    message: str  # what Windows does instead
+    fix: str
+    exempted: bool = False
+    exemption_reason: str | None = None
+
+    @property
+    def blocks(self) -> bool:
+        return self.action is Action.DENY and not self.exempted
+
+    def line(self) -> str:
+        """The one-line form users see: path, reason, fix, rule."""
+        text = f"{self.path}: {self.message}; {self.fix} (rule {self.rule})"
+        if self.exempted:
+            text = f"exempted ({self.exemption_reason}): {text}"
+        return text
+
+
+@dataclass(slots=True)
+class Evaluation:
+    kind: str
+    namespace: str | None
+    name: str | None
+    checked: bool
+    os: OSDecision | None = None
+    findings: list[Finding] = field(default_factory=list)
+    skipped_reason: str | None = None
+
+    @property
+    def denied(self) -> bool:
+        return any(f.blocks for f in self.findings)
+
+    @property
+    def object_ref(self) -> str:
+        where = f"{self.namespace}/" if self.namespace else ""
+        return f"{self.kind} {where}{self.name or '(unnamed)'}"
+
+    def by_action(self, action: Action) -> list[Finding]:
+        return [f for f in self.findings if f.action is action and not f.exempted]

@@ -1,0 +1,108 @@
+"""What an image reference says about its OS, and which Windows build it was made for.
+
+Only images whose OS is certain are classified: Microsoft's Windows base images (and the legacy
+Docker Hub names) are Windows-only, and a short list of Docker Hub official images publish no
+Windows variant. Everything else (multi-OS images like pause or agnhost) says nothing.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+# Repository names (registry included, tag and digest excluded) of Windows-only images.
+_WINDOWS_REPOS = re.compile(
+    r"""^(?:
+        mcr\.microsoft\.com/windows(?:/(?:servercore|nanoserver|server))?(?:/[a-z0-9._-]+)*
+      | mcr\.microsoft\.com/dotnet/framework/[a-z0-9._/-]+
+      | mcr\.microsoft\.com/powershell:.*nanoserver.*
+      | (?:docker\.io/)?microsoft/(?:windowsservercore|nanoserver|iis|aspnet|dotnet-framework)
+    )$""",
+    re.VERBOSE,
+)
+
+# Docker Hub official images that ship Linux variants only.
+_LINUX_REPOS = re.compile(
+    r"^(?:docker\.io/)?(?:library/)?"
+    r"(?:alpine|ubuntu|debian|centos|fedora|busybox|nginx|redis|postgres|mysql|"
+    r"mariadb|memcached|rabbitmq|httpd|haproxy|archlinux|rockylinux|almalinux|amazonlinux)$"
+)
+
+# Tag fragments that name a Windows release, mapped to its build (node.kubernetes.io/windows-build).
+WINDOWS_BUILDS: dict[str, str] = {
+    "ltsc2019": "10.0.17763",
+    "1809": "10.0.17763",
+    "ltsc2022": "10.0.20348",
+    "ltsc2025": "10.0.26100",
+    "1903": "10.0.18362",
+    "1909": "10.0.18363",
+    "2004": "10.0.19041",
+    "20h2": "10.0.19042",
+    "1803": "10.0.17134",
+    "1709": "10.0.16299",
+}
+_BUILD_TAG_RE = re.compile(r"(?:^|[-_.])(" + "|".join(WINDOWS_BUILDS) + r")(?=$|[-_.])")
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRef:
+    repository: str
+    tag: str
+
+
+def split_image(image: str) -> ImageRef:
+    ref = image.strip().lower()
+    ref = ref.split("@", 1)[0]
+    slash = ref.rfind("/")
+    colon = ref.rfind(":")
+    if colon > slash:
+        return ImageRef(ref[:colon], ref[colon + 1 :])
+    return ImageRef(ref, "")
+
+
+class ImageClassifier:
+    """Built once from the config's extra patterns (shell-style globs on the whole reference)."""
+
+    def __init__(self, windows_patterns: Iterable[str] = (), linux_patterns: Iterable[str] = ()):
+        self._extra_windows = _compile_globs(windows_patterns)
+        self._extra_linux = _compile_globs(linux_patterns)
+        self._cache: dict[str, str | None] = {}
+
+    def os_of(self, image: str) -> str | None:
+        """'windows', 'linux' or None (unknown or multi-OS)."""
+        cached = self._cache.get(image, "?")
+        if cached != "?":
+            return cached
+        result = self._classify(image)
+        if len(self._cache) < 10_000:
+            self._cache[image] = result
+        return result
+
+    def _classify(self, image: str) -> str | None:
+        lowered = image.strip().lower()
+        if self._extra_windows and self._extra_windows.match(lowered):
+            return "windows"
+        if self._extra_linux and self._extra_linux.match(lowered):
+            return "linux"
+        ref = split_image(lowered)
+        if _WINDOWS_REPOS.match(ref.repository) or _WINDOWS_REPOS.match(lowered):
+            return "windows"
+        if _LINUX_REPOS.match(ref.repository):
+            return "linux"
+        if ref.tag and ("nanoserver" in ref.tag or "windowsservercore" in ref.tag):
+            return "windows"
+        return None
+
+
+def windows_build_of(image: str) -> str | None:
+    """The Windows build an image's tag names (ltsc2022 -> 10.0.20348), or None."""
+    tag = split_image(image).tag
+    match = _BUILD_TAG_RE.search(tag)
+    return WINDOWS_BUILDS[match.group(1)] if match else None
+
+
+def _compile_globs(patterns: Iterable[str]) -> re.Pattern[str] | None:
+    parts = [fnmatch.translate(p.strip().lower()) for p in patterns if p.strip()]
+    return re.compile("|".join(parts)) if parts else None
