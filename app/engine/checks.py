@@ -84,7 +84,7 @@ def memory_limits(data: RuleInput) -> Iterator[Hit]:
 
 @check_function("host-network")
 def host_network(data: RuleInput) -> Iterator[Hit]:
-    if data.facts.spec.get("hostNetwork") is True and not data.facts.all_host_process:
+    if data.facts.spec.get("hostNetwork") is True and not data.facts.any_host_process:
         yield Hit("spec.hostNetwork", True)
 
 
@@ -110,6 +110,8 @@ def privileged(data: RuleInput) -> Iterator[Hit]:
 @check_function("hostprocess-all-or-none")
 def hostprocess_all_or_none(data: RuleInput) -> Iterator[Hit]:
     facts = data.facts
+    if facts.pod_host_process is not None:
+        return  # containers inherit the pod's value; explicit contradictions are the mismatch rule's
     if not any(facts.container_host_process) or facts.all_host_process:
         return
     for ref, host_process in zip(facts.containers, facts.container_host_process, strict=True):

@@ -9,4 +9,324 @@ Contract (the webhook's /mutate and `winpod mutate` both call this):
 `patch` is RFC 6902 operations against `pod`; `mutated` is the pod with them applied;
 `evaluation` is the engine's verdict on the mutated pod (so /mutate can deny early with the same
 message /validate gives); `warnings` says what was injected and why (the OS evidence).
+
+`mutate_object` does the same for any checked kind; for workloads the patch paths point into the
+pod template (spec.template..., for previews: workloads themselves are never mutated at admission).
+
+Never fight the user: only `add` operations are produced, each for a value that is absent, so an
+existing value is never overwritten; evidence that disagrees (a conflict, or images of both OSes)
+or evidence that is only a hint gets no patch at all, and the validating side reports it. Every
+operation is a pure function of the pod's own fields, so mutating the result yields no patch.
 """
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from app.config import NamespacePolicy, Taint
+from app.engine.evaluate import Engine
+from app.engine.findings import Evaluation
+from app.engine.images import windows_build_of
+from app.engine.kubeversion import KubeVersion
+from app.engine.osinfer import (
+    RANK_HINT,
+    WINDOWS_BUILD_LABEL,
+    OSDecision,
+    RuntimeClassInfo,
+)
+from app.engine.podfacts import pod_facts, windows_options
+from app.engine.visit import pod_template_of
+
+OS_LABEL = "kubernetes.io/os"
+# spec.os went GA in 1.25; before that the field is dropped (or rejected) by the apiserver.
+OS_FIELD_SINCE = KubeVersion(1, 25)
+_HYPERV_ANNOTATION = "experimental.windows.kubernetes.io/isolation-type"
+# The apiserver may truncate longer admission warnings.
+_MAX_WARNING = 256
+
+Tokens = tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MutationResult:
+    patch: list[dict[str, Any]]
+    warnings: list[str]
+    mutated: dict[str, Any]
+    evaluation: Evaluation
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.patch)
+
+
+@dataclass(frozen=True, slots=True)
+class _Add:
+    """One `add` operation, pod-rooted, as unescaped pointer tokens."""
+
+    tokens: Tokens
+    value: Any
+
+
+def mutate_pod(
+    engine: Engine,
+    pod: dict[str, Any],
+    *,
+    namespace: str | None = None,
+    runtime_classes: Mapping[str, RuntimeClassInfo] | None = None,
+    namespace_policy: NamespacePolicy | None = None,
+) -> MutationResult:
+    """Mutate a Pod (as the /mutate webhook receives it)."""
+    return _mutate(engine, pod, pod, (), namespace, runtime_classes, namespace_policy)
+
+
+def mutate_object(
+    engine: Engine,
+    obj: dict[str, Any],
+    *,
+    namespace: str | None = None,
+    runtime_classes: Mapping[str, RuntimeClassInfo] | None = None,
+    namespace_policy: NamespacePolicy | None = None,
+) -> MutationResult:
+    """Mutate a Pod, or a workload's pod template (for previews). Kinds that hold no pod get an
+    empty patch. May raise ShapeError, like Engine.evaluate."""
+    template = pod_template_of(obj)
+    if template is None:
+        return _mutate(engine, obj, {}, (), namespace, runtime_classes, namespace_policy)
+    prefix = tuple(template.prefix.rstrip(".").split(".")) if template.prefix else ()
+    return _mutate(engine, obj, template.pod, prefix, namespace, runtime_classes, namespace_policy)
+
+
+def json_pointer(tokens: Iterable[str]) -> str:
+    """RFC 6901: '~' -> '~0' first, then '/' -> '~1' (kubernetes.io/os -> kubernetes.io~1os)."""
+    return "".join("/" + t.replace("~", "~0").replace("/", "~1") for t in tokens)
+
+
+def _mutate(
+    engine: Engine,
+    obj: dict[str, Any],
+    pod: dict[str, Any],
+    prefix: Tokens,
+    namespace: str | None,
+    runtime_classes: Mapping[str, RuntimeClassInfo] | None,
+    namespace_policy: NamespacePolicy | None,
+) -> MutationResult:
+    policy = namespace_policy
+    if policy is None:
+        metadata = obj.get("metadata")
+        ns = namespace
+        if ns is None and isinstance(metadata, dict) and isinstance(metadata.get("namespace"), str):
+            ns = metadata["namespace"]
+        policy = engine.namespace_policy(ns)
+    runtime = runtime_classes if runtime_classes is not None else engine.runtime_classes
+    adds: list[_Add] = []
+    warnings: list[str] = []
+    spec = pod.get("spec")
+    if isinstance(spec, dict):
+        decision = engine.infer_os(pod, runtime_classes=runtime, namespace_policy=policy)
+        adds, warning = _plan(engine, pod, spec, decision, runtime)
+        if warning:
+            warnings.append(_short(warning))
+    patch = [{"op": "add", "path": json_pointer(prefix + a.tokens), "value": a.value} for a in adds]
+    mutated = copy.deepcopy(obj)
+    for add in adds:
+        _apply(mutated, prefix + add.tokens, copy.deepcopy(add.value))
+    target = mutated if "kind" in mutated or prefix else {**mutated, "kind": "Pod"}
+    evaluation = engine.evaluate(
+        target,
+        runtime_classes=runtime_classes,
+        namespace=namespace,
+        namespace_policy=namespace_policy,
+    )
+    return MutationResult(patch, warnings, mutated, evaluation)
+
+
+def _plan(
+    engine: Engine,
+    pod: dict[str, Any],
+    spec: dict[str, Any],
+    decision: OSDecision,
+    runtime: Mapping[str, RuntimeClassInfo],
+) -> tuple[list[_Add], str | None]:
+    os_name = decision.os
+    if os_name not in ("windows", "linux"):
+        return [], None  # no evidence and no default: leave placement to the user
+    deciding = decision.deciding
+    opposed = [e for e in decision.evidence if e.os != os_name and e.rank != RANK_HINT]
+    if deciding is not None and opposed:
+        return [], (f"winpod injected nothing: conflicting OS evidence, {deciding.describe()}"
+                    f" vs {opposed[0].describe()}")
+    if deciding is not None and deciding.rank == RANK_HINT:
+        # A toleration or windowsOptions alone also fits pods meant for both OSes (agents).
+        return [], (f"winpod injected nothing: only a hint of {os_name}, {deciding.describe()};"
+                    f" set nodeSelector {OS_LABEL} to place the pod")
+    settings = engine.config.mutation
+    with_os_field = engine.default_version >= OS_FIELD_SINCE
+    adds: list[_Add] = []
+    parts: list[str] = []
+    if os_name == "windows":
+        wanted: dict[str, str] = {}
+        if settings.windowsNodeSelector:
+            wanted[OS_LABEL] = "windows"
+        if settings.windowsBuildSelector:
+            build = _single_build(engine, pod, spec, runtime)
+            if build:
+                wanted[WINDOWS_BUILD_LABEL] = build
+        _select(spec, wanted, adds, parts)
+        if settings.windowsTolerations:
+            _tolerate(spec, engine.config.windowsTaints, runtime, adds, parts)
+        if settings.windowsOSName and with_os_field:
+            _set_os_name(spec, "windows", adds, parts)
+    else:
+        if settings.linuxNodeSelector:
+            _select(spec, {OS_LABEL: "linux"}, adds, parts)
+        # The apiserver rejects windowsOptions on a pod whose spec.os.name is linux.
+        if settings.linuxOSName and with_os_field and not _has_windows_options(pod):
+            _set_os_name(spec, "linux", adds, parts)
+    if not parts:
+        return adds, None
+    what = f"winpod set {', '.join(parts)}"
+    if deciding is None:
+        return adds, f"{what} (no OS evidence; default {os_name} from {decision.defaulted_from})"
+    # Long image names are cut, not what was injected.
+    room = _MAX_WARNING - len(what) - len(" (evidence: )")
+    evidence = deciding.describe()
+    if len(evidence) > room:
+        evidence = evidence[: max(room - 3, 0)] + "..."
+    return adds, f"{what} (evidence: {evidence})"
+
+
+def _select(spec: dict[str, Any], wanted: dict[str, str], adds: list[_Add], parts: list[str]) -> None:
+    selector = spec.get("nodeSelector")
+    if selector is None:
+        added = dict(wanted)
+        if added:
+            adds.append(_Add(("spec", "nodeSelector"), added))
+    elif isinstance(selector, dict):
+        # Present with any value (even a different one) is the user's choice.
+        added = {k: v for k, v in wanted.items() if selector.get(k) is None}
+        adds.extend(_Add(("spec", "nodeSelector", k), v) for k, v in added.items())
+    else:
+        return  # not a mapping: the apiserver rejects the pod, nothing to place
+    if added:
+        parts.append("nodeSelector " + ", ".join(f"{k}={v}" for k, v in added.items()))
+
+
+def _tolerate(
+    spec: dict[str, Any],
+    taints: Iterable[Taint],
+    runtime: Mapping[str, RuntimeClassInfo],
+    adds: list[_Add],
+    parts: list[str],
+) -> None:
+    existing = spec.get("tolerations")
+    if existing is not None and not isinstance(existing, list):
+        return
+    present: list[Any] = list(existing or [])
+    # The RuntimeClass admission plugin merges these into the pod; count them as present.
+    rc_name = spec.get("runtimeClassName")
+    if isinstance(rc_name, str) and rc_name in runtime:
+        present.extend(runtime[rc_name].tolerations)
+    new: list[dict[str, str]] = []
+    for taint in taints:
+        if any(_tolerates(t, taint) for t in present):
+            continue
+        toleration = _toleration_for(taint)
+        new.append(toleration)
+        present.append(toleration)
+        parts.append(f"toleration {taint.key}{'=' + taint.value if taint.value else ''}:{taint.effect}")
+    if not new:
+        return
+    if existing is None:
+        adds.append(_Add(("spec", "tolerations"), new))
+    else:
+        adds.extend(_Add(("spec", "tolerations", "-"), t) for t in new)
+
+
+def _toleration_for(taint: Taint) -> dict[str, str]:
+    if taint.value:
+        return {"key": taint.key, "operator": "Equal", "value": taint.value, "effect": taint.effect}
+    return {"key": taint.key, "operator": "Exists", "effect": taint.effect}
+
+
+def _tolerates(toleration: Any, taint: Taint) -> bool:
+    """Kubernetes' Toleration.ToleratesTaint: empty effect and key-less Exists match anything."""
+    if not isinstance(toleration, Mapping):
+        return False
+    effect = toleration.get("effect") or ""
+    if effect and effect != taint.effect:
+        return False
+    key = toleration.get("key") or ""
+    if key and key != taint.key:
+        return False
+    operator = toleration.get("operator") or "Equal"
+    if operator == "Exists":
+        return True
+    if operator == "Equal":
+        return (toleration.get("value") or "") == (taint.value or "")
+    return False
+
+
+def _set_os_name(spec: dict[str, Any], name: str, adds: list[_Add], parts: list[str]) -> None:
+    current = spec.get("os")
+    if current is None:
+        adds.append(_Add(("spec", "os"), {"name": name}))
+    elif isinstance(current, dict) and current.get("name") is None:
+        adds.append(_Add(("spec", "os", "name"), name))
+    else:
+        return  # already named (the same or, a conflict the validating side reports, another)
+    parts.append(f"spec.os.name={name}")
+
+
+def _single_build(
+    engine: Engine,
+    pod: dict[str, Any],
+    spec: dict[str, Any],
+    runtime: Mapping[str, RuntimeClassInfo],
+) -> str | None:
+    """The one Windows build every Windows image in the pod names, else None."""
+    facts = pod_facts(pod)
+    if facts.any_host_process:
+        return None  # HostProcess containers run on the host, not in a build-matched silo
+    annotations = facts.metadata.get("annotations")
+    if isinstance(annotations, dict) and annotations.get(_HYPERV_ANNOTATION) == "hyperv":
+        return None  # Hyper-V isolation runs older images on newer hosts
+    rc_name = spec.get("runtimeClassName")
+    if isinstance(rc_name, str) and rc_name in runtime and "hypervisor" in runtime[rc_name].handler:
+        return None
+    if WINDOWS_BUILD_LABEL in repr(spec.get("affinity")):
+        return None  # the user already constrains builds through affinity
+    builds: set[str | None] = set()
+    for ref in facts.containers:
+        image = ref.container.get("image")
+        if isinstance(image, str) and engine.images.os_of(image) == "windows":
+            builds.add(windows_build_of(image))
+    if len(builds) != 1:
+        return None
+    return next(iter(builds))
+
+
+def _has_windows_options(pod: dict[str, Any]) -> bool:
+    spec = pod.get("spec")
+    if not isinstance(spec, dict):
+        return False
+    if windows_options(spec):
+        return True
+    return any(windows_options(ref.container) for ref in pod_facts(pod).containers)
+
+
+def _apply(root: dict[str, Any], tokens: Tokens, value: Any) -> None:
+    node: Any = root
+    for token in tokens[:-1]:
+        node = node[token]
+    last = tokens[-1]
+    if last == "-" and isinstance(node, list):
+        node.append(value)
+    else:
+        node[last] = value
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= _MAX_WARNING else text[: _MAX_WARNING - 3] + "..."

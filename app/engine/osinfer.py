@@ -252,11 +252,14 @@ class OSInferrer:
                 return OSDecision(default_os, (), (), default_from)
             return OSDecision("unknown", ())
         deciding = found[0]
+        image_oses = {e.os for e in found if e.rank == RANK_IMAGE}
+        # Images that disagree among themselves are the mixed-images rule's finding, not this one.
+        skip_images = len(image_oses) > 1
         conflicts = tuple(
             (deciding, other)
             for other in found[1:]
             if other.os != deciding.os
             and other.rank != RANK_HINT
-            and not (deciding.rank == RANK_IMAGE and other.rank == RANK_IMAGE)
+            and not (other.rank == RANK_IMAGE and (skip_images or deciding.rank == RANK_IMAGE))
         )
         return OSDecision(deciding.os, tuple(found), conflicts)

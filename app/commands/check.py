@@ -1,0 +1,333 @@
+"""`winpod check PATH... | -`: dry-run the admission rules over manifests, for CI.
+
+Exit codes: 0 nothing denied; 1 something denied (or warned, with --fail-on warn); 2 a usage
+error, or an input that could not be read, parsed or evaluated. An input error wins over a
+denial: CI must notice a manifest it never checked, and a 1 would read as "checked, denied".
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from app.clusterview import ClusterView
+    from app.engine.evaluate import Engine
+    from app.engine.findings import Evaluation
+    from app.engine.kubeversion import KubeVersion
+    from app.engine.osinfer import RuntimeClassInfo
+    from app.manifests import Inputs, Manifest
+    from app.reports.model import Report
+
+HELP = "check manifests against the Windows rules (files, directories, or - for stdin)"
+
+EXIT_OK, EXIT_DENIED, EXIT_ERROR = 0, 1, 2
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "paths", nargs="+", metavar="PATH",
+        help="a file, a directory (searched recursively for *.yaml, *.yml, *.json) or - for stdin",
+    )
+    parser.add_argument("--config", metavar="FILE", help="winpod config file (the webhook's)")
+    parser.add_argument(
+        "--policies", metavar="DIR", action="append",
+        help="rule directory to use instead of the shipped policies/ (repeatable)",
+    )
+    parser.add_argument(
+        "--kubernetes-version", metavar="VERSION",
+        help="target Kubernetes version, e.g. 1.30 (default: the config's, else the latest known)",
+    )
+    parser.add_argument(
+        "--format", choices=("text", "json", "junit", "sarif"), default="text",
+        help="output format (default: text)",
+    )
+    parser.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE")
+    parser.add_argument(
+        "--fail-on", choices=("deny", "warn"), default="deny",
+        help="exit 1 on denials (default), or on denials and warnings",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true",
+        help="also list skipped objects and empty files",
+    )
+    parser.add_argument(
+        "--mutate", action="store_true",
+        help="check each pod as the mutating webhook would leave it",
+    )
+    parser.add_argument(
+        "--cluster", action="store_true",
+        help="use the current kubeconfig context's RuntimeClasses, namespaces and version",
+    )
+
+
+def _error(message: str) -> int:
+    print(f"winpod check: error: {message}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from app.config import ConfigError, load_config
+    from app.engine.evaluate import Engine
+    from app.engine.kubeversion import parse_version
+    from app.engine.rules import RuleError, load_catalog
+    from app.manifests import read_inputs
+    from app.reports import render
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        return _error(str(exc))
+    try:
+        catalog = load_catalog([Path(d) for d in args.policies]) if args.policies else None
+        engine = Engine(catalog=catalog, config=config)
+    except RuleError as exc:
+        return _error(str(exc))
+    except ValueError as exc:  # the config names rules the catalog does not have
+        return _error(f"{args.config}: {exc}" if args.config else str(exc))
+
+    version: KubeVersion | None = None
+    if args.kubernetes_version:
+        try:
+            version = parse_version(args.kubernetes_version)
+        except ValueError as exc:
+            return _error(f"--kubernetes-version: {exc}")
+
+    view: ClusterView | None = None
+    if args.cluster:
+        view_or_error = _cluster_view(engine)
+        if isinstance(view_or_error, str):
+            return _error(view_or_error)
+        view = view_or_error
+        if version is None:
+            version = view.version()
+
+    mutate = None
+    if args.mutate:
+        mutate_or_error = _mutator()
+        if isinstance(mutate_or_error, str):
+            return _error(mutate_or_error)
+        mutate = mutate_or_error
+
+    inputs = read_inputs(args.paths)
+    runtime_classes = _runtime_classes(engine, inputs, view)
+    target = version or engine.default_version
+    report = build_report(
+        engine, inputs, target, runtime_classes, view, mutate, args.fail_on
+    )
+    output = render(report, args.format, verbose=args.verbose)
+    for error in report.errors:
+        where = f"{error.file}:{error.line}" if error.line else error.file
+        print(f"winpod check: error: {where}: {error.message}", file=sys.stderr)
+    if args.verbose:
+        for name in inputs.empty_files:
+            print(f"winpod check: {name}: no objects (empty file)", file=sys.stderr)
+    if args.output:
+        try:
+            Path(args.output).write_text(output, encoding="utf-8")
+        except OSError as exc:
+            return _error(f"{args.output}: cannot write the report: {exc.strerror}")
+        if args.format != "text":
+            from app.reports.as_text import summary_line
+
+            print(summary_line(report), file=sys.stderr)
+    else:
+        sys.stdout.write(output)
+        sys.stdout.flush()
+    return report.summary.exitCode
+
+
+def _cluster_view(engine: Engine) -> ClusterView | str:
+    try:
+        from app.cluster import cluster_view_from_kubeconfig  # type: ignore[attr-defined]
+    except ImportError as exc:
+        return f"--cluster is not available in this build ({exc})"
+    try:
+        view: ClusterView = cluster_view_from_kubeconfig(engine.config)
+    except Exception as exc:  # kubeconfig, network, auth: all end the same way for the user
+        return f"--cluster: cannot read the cluster from the current kubeconfig context: {exc}"
+    return view
+
+
+def _mutator() -> Any:
+    try:
+        from app.engine.mutate import mutate_object  # type: ignore[attr-defined]
+    except ImportError:
+        return "--mutate is not available yet: app.engine.mutate has no mutate_object"
+    return mutate_object
+
+
+def _runtime_classes(
+    engine: Engine, inputs: Inputs, view: ClusterView | None
+) -> Mapping[str, RuntimeClassInfo]:
+    """The config's RuntimeClasses, under the cluster's, under the ones in the input: what the
+    input ships is what will run, so it wins."""
+    from app.engine.osinfer import runtime_class_index
+
+    merged: dict[str, RuntimeClassInfo] = dict(engine.runtime_classes)
+    if view is not None:
+        merged.update(view.runtime_classes() or {})
+    merged.update(runtime_class_index(m.obj for m in inputs.manifests))
+    return merged
+
+
+def build_report(
+    engine: Engine,
+    inputs: Inputs,
+    version: KubeVersion,
+    runtime_classes: Mapping[str, RuntimeClassInfo],
+    view: ClusterView | None,
+    mutate: Any,
+    fail_on: str,
+) -> Report:
+    from app import __version__
+    from app.engine.rules import select_version
+    from app.manifests import line_of
+    from app.reports.model import (
+        ErrorRecord,
+        FindingRecord,
+        ObjectRecord,
+        Report,
+        RuleRecord,
+        Summary,
+    )
+
+    objects: list[ObjectRecord] = []
+    findings: list[FindingRecord] = []
+    errors = [ErrorRecord(file=e.file, line=e.line, message=e.message) for e in inputs.errors]
+    for skipped in inputs.skipped:
+        objects.append(
+            ObjectRecord(file=skipped.file, line=skipped.line, kind=None, namespace=None,
+                         name=None, checked=False, skippedReason=skipped.reason)
+        )
+    failing = {"deny"} if fail_on == "deny" else {"deny", "warn"}
+    for manifest in inputs.manifests:
+        evaluation = _evaluate(engine, manifest, version, runtime_classes, view, mutate, errors)
+        if evaluation is None:
+            continue
+        if not evaluation.checked:
+            objects.append(
+                ObjectRecord(file=manifest.file, line=manifest.line, kind=evaluation.kind,
+                             namespace=evaluation.namespace, name=evaluation.name,
+                             checked=False, skippedReason=evaluation.skipped_reason)
+            )
+            continue
+        indexes: list[int] = []
+        for finding in evaluation.findings:
+            indexes.append(len(findings))
+            action = str(finding.action)
+            findings.append(
+                FindingRecord(
+                    rule=finding.rule, action=action,  # type: ignore[arg-type]
+                    kind=evaluation.kind, namespace=evaluation.namespace, name=evaluation.name,
+                    path=finding.path, message=finding.message, fix=finding.fix,
+                    file=manifest.file, line=line_of(manifest, finding.path),
+                    exempted=finding.exempted, exemptionReason=finding.exemption_reason,
+                    blocks=action in failing and not finding.exempted,
+                )
+            )
+        decision = evaluation.os
+        objects.append(
+            ObjectRecord(
+                file=manifest.file, line=manifest.line, kind=evaluation.kind,
+                namespace=evaluation.namespace, name=evaluation.name, checked=True,
+                os=decision.os if decision else "unknown",
+                osEvidence=_evidence(decision),
+                denied=evaluation.denied, findings=indexes,
+            )
+        )
+
+    checked = [o for o in objects if o.checked]
+    counted = [f for f in findings if not f.exempted]
+    actions = Counter(f.action for f in counted)
+    oses = Counter(o.os for o in checked)
+    skipped_kinds = Counter(o.kind or "(no kind)" for o in objects if not o.checked)
+    if errors:
+        exit_code = EXIT_ERROR
+    elif any(f.blocks for f in findings):
+        exit_code = EXIT_DENIED
+    else:
+        exit_code = EXIT_OK
+    summary = Summary(
+        files=len(inputs.files), objects=len(objects), checked=len(checked),
+        skipped=len(objects) - len(checked), windows=oses["windows"], linux=oses["linux"],
+        unknown=oses["unknown"], deny=actions["deny"], warn=actions["warn"],
+        audit=actions["audit"], exempted=len(findings) - len(counted),
+        deniedObjects=sum(1 for o in checked if o.denied), errors=len(errors),
+        skippedKinds=dict(sorted(skipped_kinds.items())),
+        failOn=fail_on,  # type: ignore[arg-type]
+        exitCode=exit_code,
+    )
+    rules = []
+    for spec in engine.catalog.rules.values():
+        entry = select_version(spec, version)
+        rules.append(
+            RuleRecord(id=spec.id, title=spec.title, os=spec.os,
+                       action=entry.action if entry else "off",
+                       source=spec.source, notes=spec.notes)
+        )
+    return Report(
+        winpod=__version__, kubernetesVersion=str(version), summary=summary,
+        objects=objects, findings=findings, errors=errors, rules=rules,
+    )
+
+
+def _evidence(decision: Any) -> str:
+    if decision is None:
+        return "no OS evidence"
+    if decision.defaulted_from:
+        return f"no evidence; default from {decision.defaulted_from}"
+    if not decision.evidence:
+        return "no OS evidence; not checked as a Windows pod"
+    return str(decision.evidence[0].describe())
+
+
+def _evaluate(
+    engine: Engine,
+    manifest: Manifest,
+    version: KubeVersion,
+    runtime_classes: Mapping[str, RuntimeClassInfo],
+    view: ClusterView | None,
+    mutate: Any,
+    errors: list[Any],
+) -> Evaluation | None:
+    from app.engine.visit import ShapeError
+    from app.reports.model import ErrorRecord
+
+    obj = manifest.obj
+    namespace_policy = None
+    if view is not None:
+        metadata = obj.get("metadata")
+        namespace = metadata.get("namespace") if isinstance(metadata, dict) else None
+        if isinstance(namespace, str):
+            namespace_policy = view.namespace_policy(namespace)
+    try:
+        if mutate is not None:
+            result = mutate(engine, obj, runtime_classes=runtime_classes)
+            evaluation: Evaluation = result.evaluation
+            return evaluation
+        return engine.evaluate(
+            obj, version=version, runtime_classes=runtime_classes,
+            namespace_policy=namespace_policy,
+        )
+    except ShapeError as exc:
+        errors.append(ErrorRecord(file=manifest.file, line=manifest.line,
+                                  message=f"{_ref(obj)}: {exc}"))
+    except Exception as exc:  # an engine bug must not hide the other files' results
+        errors.append(ErrorRecord(
+            file=manifest.file, line=manifest.line,
+            message=f"{_ref(obj)}: internal error in winpod ({type(exc).__name__}: {exc});"
+                    " please report it",
+        ))
+    return None
+
+
+def _ref(obj: Mapping[str, Any]) -> str:
+    metadata = obj.get("metadata")
+    name = metadata.get("name") if isinstance(metadata, dict) else None
+    return f"{obj.get('kind')} {name or '(unnamed)'}"

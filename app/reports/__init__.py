@@ -1,0 +1,47 @@
+"""Formatters for `winpod check`: one Report in, one string out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from app.reports.model import Report
+
+FORMATS = ("text", "json", "junit", "sarif")
+
+
+def render(report: Report, fmt: str, *, verbose: bool = False) -> str:
+    renderers: dict[str, Callable[[Report, bool], str]] = {
+        "text": _text,
+        "json": _json,
+        "junit": _junit,
+        "sarif": _sarif,
+    }
+    return renderers[fmt](report, verbose)
+
+
+# Each format imports its module only when used, so `winpod check` loads what it prints.
+def _text(report: Report, verbose: bool) -> str:
+    from app.reports.as_text import render_text
+
+    return render_text(report, verbose=verbose)
+
+
+def _json(report: Report, verbose: bool) -> str:
+    from app.reports.as_json import render_json
+
+    return render_json(report)
+
+
+def _junit(report: Report, verbose: bool) -> str:
+    from app.reports.as_junit import render_junit
+
+    return render_junit(report)
+
+
+def _sarif(report: Report, verbose: bool) -> str:
+    from app.reports.as_sarif import render_sarif
+
+    return render_sarif(report)
+
+
+__all__ = ["FORMATS", "Report", "render"]

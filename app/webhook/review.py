@@ -1,0 +1,155 @@
+"""AdmissionReview on the wire: parse and check the envelope, build the answer.
+
+Only the envelope goes through pydantic. `object` and `oldObject` stay the plain dicts orjson
+made: modelling a whole Pod per request would cost more than the rules themselves, and the
+engine already reports odd shapes with a path.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+API_VERSIONS = ("admission.k8s.io/v1", "admission.k8s.io/v1beta1")
+Operation = Literal["CREATE", "UPDATE", "DELETE", "CONNECT"]
+
+
+class BadReview(Exception):
+    """A request that is not an AdmissionReview we can answer: HTTP 4xx, no review."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class _Envelope(BaseModel):
+    # strict: a uid of 42 or a dryRun of "yes" is a broken client, not something to coerce;
+    # extra keys are ignored because newer apiservers add fields (requestKind, options, ...).
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+
+class GroupVersionKind(_Envelope):
+    group: str = ""
+    version: str = ""
+    kind: str = Field(min_length=1)
+
+
+class GroupVersionResource(_Envelope):
+    group: str = ""
+    version: str = ""
+    resource: str = ""
+
+
+class AdmissionRequest(_Envelope):
+    uid: str = Field(min_length=1)
+    kind: GroupVersionKind
+    resource: GroupVersionResource | None = None
+    subResource: str | None = None
+    name: str | None = None
+    namespace: str | None = None
+    operation: Operation
+    dryRun: bool | None = None
+    # Plain JSON on purpose (see the module docstring); checked by `parse_review`.
+    object: Any = None
+    oldObject: Any = None
+
+
+class AdmissionReviewRequest(_Envelope):
+    apiVersion: Literal["admission.k8s.io/v1", "admission.k8s.io/v1beta1"]
+    kind: Literal["AdmissionReview"]
+    request: AdmissionRequest
+
+
+# --- the answer ----------------------------------------------------------------------------
+# Built as plain dicts for speed; these models state the wire format and the tests check every
+# answer against them.
+
+
+class StatusOut(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    status: Literal["Success", "Failure"] | None = None
+    message: str | None = None
+    reason: str | None = None
+    code: int | None = None
+
+
+class AdmissionResponseOut(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    uid: str = Field(min_length=1)
+    allowed: bool
+    status: StatusOut | None = None
+    warnings: list[str] | None = None
+    auditAnnotations: dict[str, str] | None = None
+    patchType: Literal["JSONPatch"] | None = None
+    patch: str | None = None
+
+
+class AdmissionReviewOut(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    apiVersion: Literal["admission.k8s.io/v1", "admission.k8s.io/v1beta1"]
+    kind: Literal["AdmissionReview"]
+    response: AdmissionResponseOut
+
+
+def parse_review(body: bytes) -> AdmissionReviewRequest:
+    """Parse once with orjson, check the envelope; raise BadReview (400) naming what is wrong."""
+    if not body:
+        raise BadReview(400, "empty body: expected an AdmissionReview")
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        # Covers non-JSON, invalid UTF-8 and nesting past orjson's depth limit.
+        raise BadReview(400, f"body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise BadReview(400, f"expected a JSON object (an AdmissionReview), got {_json_type(data)}")
+    if data.get("kind") != "AdmissionReview":
+        raise BadReview(400, f"kind must be AdmissionReview, got {_short(data.get('kind'))}")
+    if data.get("apiVersion") not in API_VERSIONS:
+        raise BadReview(
+            400,
+            f"apiVersion must be one of {', '.join(API_VERSIONS)}, got {_short(data.get('apiVersion'))}",
+        )
+    if not isinstance(data.get("request"), dict):
+        raise BadReview(400, "request: required (an AdmissionReview with a request object)")
+    try:
+        review = AdmissionReviewRequest.model_validate(data)
+    except ValidationError as exc:
+        raise BadReview(400, _describe(exc)) from None
+    request = review.request
+    if request.operation in ("CREATE", "UPDATE") and not request.subResource:
+        if request.object is None:
+            raise BadReview(400, f"request.object: required for {request.operation}")
+        if not isinstance(request.object, dict):
+            raise BadReview(
+                400, f"request.object: expected an object, got {_json_type(request.object)}"
+            )
+    return review
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False)[:5]:
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "an object",
+    }.get(type(value), type(value).__name__)
+
+
+def _short(value: Any) -> str:
+    text = repr(value) if value is not None else "nothing"
+    return text if len(text) <= 60 else text[:57] + "..."

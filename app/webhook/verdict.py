@@ -1,0 +1,93 @@
+"""An Evaluation as the parts of an AdmissionResponse: denial message, warnings, annotations.
+
+/validate and /mutate both answer through `verdict_of`, so a denial reads the same from
+either webhook and neither can build one and then drop it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.config import Action
+from app.engine.findings import Evaluation, Finding
+
+# kube-apiserver truncates single warnings past 256 characters; trim first so the cut is ours.
+MAX_WARNING_CHARS = 256
+# Audit annotation values land in every audit event for the request: keep them small.
+MAX_ANNOTATION_CHARS = 512
+MAX_ANNOTATIONS = 32
+# The apiserver stores an annotation as "<webhook name>/<key>" and checks that this is a
+# qualified name, so a key must have no "/" and be a valid name part of at most 63 characters.
+_KEY_BAD_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+@dataclass(slots=True)
+class Verdict:
+    allowed: bool
+    status: dict[str, Any] | None = None
+    warnings: list[str] = field(default_factory=list)
+    audit_annotations: dict[str, str] = field(default_factory=dict)
+    rules: list[str] = field(default_factory=list)  # rule ids hit, for the log and metrics
+
+
+def denial_message(evaluation: Evaluation) -> str:
+    blocking = [f for f in evaluation.findings if f.blocks]
+    lines = [f"{evaluation.object_ref} denied by winpod: {len(blocking)} problem(s)"]
+    lines.extend(f.line() for f in blocking)
+    return "\n".join(lines)
+
+
+def verdict_of(evaluation: Evaluation) -> Verdict:
+    verdict = Verdict(allowed=True)
+    annotations: dict[str, list[str]] = {}
+    seen_rules: set[str] = set()
+    for finding in evaluation.findings:
+        if finding.rule not in seen_rules:
+            seen_rules.add(finding.rule)
+            verdict.rules.append(finding.rule)
+        if finding.blocks:
+            verdict.allowed = False
+        elif finding.exempted:
+            # An exemption is never silent: the user sees it and the audit log records it.
+            verdict.warnings.append(short_warning(finding.line()))
+            annotations.setdefault(finding.rule, []).append(_annotation_text(finding))
+        elif finding.action is Action.WARN:
+            verdict.warnings.append(short_warning(finding.line()))
+        elif finding.action is Action.AUDIT:
+            annotations.setdefault(finding.rule, []).append(_annotation_text(finding))
+    if not verdict.allowed:
+        verdict.status = forbidden(denial_message(evaluation))
+    for rule, texts in list(annotations.items())[:MAX_ANNOTATIONS]:
+        verdict.audit_annotations[annotation_key(rule)] = _trim("; ".join(texts), MAX_ANNOTATION_CHARS)
+    return verdict
+
+
+def forbidden(message: str) -> dict[str, Any]:
+    return {"status": "Failure", "message": message, "reason": "Forbidden", "code": 403}
+
+
+def failure(message: str, reason: str, code: int) -> dict[str, Any]:
+    return {"status": "Failure", "message": message, "reason": reason, "code": code}
+
+
+def short_warning(text: str) -> str:
+    # One line each: kubectl prints a warning per line and the header cannot carry newlines.
+    return _trim(" ".join(text.split()), MAX_WARNING_CHARS)
+
+
+def annotation_key(rule_id: str) -> str:
+    key = _KEY_BAD_CHARS.sub("-", rule_id).strip("-_.")[:63].rstrip("-_.")
+    return key or "finding"
+
+
+def _annotation_text(finding: Finding) -> str:
+    text = f"{finding.path}: {finding.message}"
+    if finding.exempted:
+        text = f"exempted ({finding.exemption_reason}): {text}"
+    return text
+
+
+def _trim(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
