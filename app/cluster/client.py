@@ -39,9 +39,9 @@ def make_api_client(
     configuration = client.Configuration()
     try:
         if in_cluster:
-            config.load_incluster_config(client_configuration=configuration)
+            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         else:
-            config.load_kube_config(
+            config.load_kube_config(  # type: ignore[no-untyped-call]
                 config_file=kubeconfig, context=context, client_configuration=configuration
             )
     except (ConfigException, OSError) as exc:

@@ -13,14 +13,14 @@ _lock = threading.Lock()
 
 
 def log(event: str, level: str = "info", **fields: Any) -> None:
-    record = {"ts": round(time.time(), 3), "level": level, "component": "cluster", "event": event}
+    record: dict[str, Any] = {
+        "ts": round(time.time(), 3), "level": level, "component": "cluster", "event": event
+    }
     record.update(fields)
-    line = orjson.dumps(record, default=str) + b"\n"
+    line = orjson.dumps(record, default=str).decode() + "\n"
     with _lock:
         try:
-            sys.stderr.buffer.write(line) if hasattr(sys.stderr, "buffer") else sys.stderr.write(
-                line.decode()
-            )
+            sys.stderr.write(line)
             sys.stderr.flush()
         except (OSError, ValueError):
-            pass  # a closed stderr must never take the cache thread down
+            pass  # a closed stderr must never take a cache thread down

@@ -83,6 +83,13 @@ def run(args: argparse.Namespace) -> int:
         config = load_config(args.config)
     except ConfigError as exc:
         return _error(str(exc))
+    if args.kubernetes_version:
+        try:
+            parse_version(args.kubernetes_version)
+        except ValueError as exc:
+            return _error(f"--kubernetes-version: {exc}")
+        # Through the config, so everything the engine does (mutation too) targets it.
+        config = config.model_copy(update={"kubernetesVersion": args.kubernetes_version})
     try:
         catalog = load_catalog([Path(d) for d in args.policies]) if args.policies else None
         engine = Engine(catalog=catalog, config=config)
@@ -91,21 +98,16 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:  # the config names rules the catalog does not have
         return _error(f"{args.config}: {exc}" if args.config else str(exc))
 
-    version: KubeVersion | None = None
-    if args.kubernetes_version:
-        try:
-            version = parse_version(args.kubernetes_version)
-        except ValueError as exc:
-            return _error(f"--kubernetes-version: {exc}")
-
     view: ClusterView | None = None
     if args.cluster:
         view_or_error = _cluster_view(engine)
         if isinstance(view_or_error, str):
             return _error(view_or_error)
         view = view_or_error
-        if version is None:
-            version = view.version()
+        cluster_version = view.version()
+        if cluster_version is not None and not args.kubernetes_version:
+            config = config.model_copy(update={"kubernetesVersion": str(cluster_version)})
+            engine = Engine(catalog=engine.catalog, config=config)
 
     mutate = None
     if args.mutate:
@@ -116,9 +118,8 @@ def run(args: argparse.Namespace) -> int:
 
     inputs = read_inputs(args.paths)
     runtime_classes = _runtime_classes(engine, inputs, view)
-    target = version or engine.default_version
     report = build_report(
-        engine, inputs, target, runtime_classes, view, mutate, args.fail_on
+        engine, inputs, engine.default_version, runtime_classes, view, mutate, args.fail_on
     )
     output = render(report, args.format, verbose=args.verbose)
     for error in report.errors:
@@ -144,19 +145,19 @@ def run(args: argparse.Namespace) -> int:
 
 def _cluster_view(engine: Engine) -> ClusterView | str:
     try:
-        from app.cluster import cluster_view_from_kubeconfig  # type: ignore[attr-defined]
-    except ImportError as exc:
-        return f"--cluster is not available in this build ({exc})"
+        from app.cluster import ClusterError, cluster_view_from_kubeconfig
+    except ImportError as exc:  # e.g. the kubernetes client is not installed
+        return f"--cluster is not available: {exc}"
     try:
         view: ClusterView = cluster_view_from_kubeconfig(engine.config)
-    except Exception as exc:  # kubeconfig, network, auth: all end the same way for the user
-        return f"--cluster: cannot read the cluster from the current kubeconfig context: {exc}"
+    except ClusterError as exc:
+        return f"--cluster: cannot read the cluster of the current kubeconfig context: {exc}"
     return view
 
 
 def _mutator() -> Any:
     try:
-        from app.engine.mutate import mutate_object  # type: ignore[attr-defined]
+        from app.engine.mutate import mutate_object
     except ImportError:
         return "--mutate is not available yet: app.engine.mutate has no mutate_object"
     return mutate_object
@@ -217,13 +218,12 @@ def build_report(
                              checked=False, skippedReason=evaluation.skipped_reason)
             )
             continue
-        indexes: list[int] = []
+        records: list[FindingRecord] = []
         for finding in evaluation.findings:
-            indexes.append(len(findings))
             action = str(finding.action)
-            findings.append(
+            records.append(
                 FindingRecord(
-                    rule=finding.rule, action=action,  # type: ignore[arg-type]
+                    rule=finding.rule, action=action,
                     kind=evaluation.kind, namespace=evaluation.namespace, name=evaluation.name,
                     path=finding.path, message=finding.message, fix=finding.fix,
                     file=manifest.file, line=line_of(manifest, finding.path),
@@ -231,6 +231,9 @@ def build_report(
                     blocks=action in failing and not finding.exempted,
                 )
             )
+        records.sort(key=lambda r: r.line)  # reading order; the sort is stable within a line
+        indexes = list(range(len(findings), len(findings) + len(records)))
+        findings.extend(records)
         decision = evaluation.os
         objects.append(
             ObjectRecord(
@@ -260,7 +263,7 @@ def build_report(
         audit=actions["audit"], exempted=len(findings) - len(counted),
         deniedObjects=sum(1 for o in checked if o.denied), errors=len(errors),
         skippedKinds=dict(sorted(skipped_kinds.items())),
-        failOn=fail_on,  # type: ignore[arg-type]
+        failOn=fail_on,
         exitCode=exit_code,
     )
     rules = []
@@ -308,7 +311,9 @@ def _evaluate(
             namespace_policy = view.namespace_policy(namespace)
     try:
         if mutate is not None:
-            result = mutate(engine, obj, runtime_classes=runtime_classes)
+            result = mutate(
+                engine, obj, runtime_classes=runtime_classes, namespace_policy=namespace_policy
+            )
             evaluation: Evaluation = result.evaluation
             return evaluation
         return engine.evaluate(

@@ -104,13 +104,18 @@ class Engine:
     ) -> Evaluation:
         """Evaluate one object. `namespace` overrides metadata.namespace (admission requests
         carry it separately); `namespace_policy` overrides the config's entry for it."""
-        kind = obj.get("kind") if isinstance(obj.get("kind"), str) else "(no kind)"
-        metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
-        name = metadata.get("name") if isinstance(metadata.get("name"), str) else None
-        if not name and isinstance(metadata.get("generateName"), str):
-            name = metadata["generateName"] + "*"
-        if namespace is None and isinstance(metadata.get("namespace"), str):
-            namespace = metadata["namespace"]
+        raw_kind = obj.get("kind")
+        kind = raw_kind if isinstance(raw_kind, str) else "(no kind)"
+        raw_metadata = obj.get("metadata")
+        metadata: dict[str, Any] = raw_metadata if isinstance(raw_metadata, dict) else {}
+        raw_name = metadata.get("name")
+        name = raw_name if isinstance(raw_name, str) else None
+        generate_name = metadata.get("generateName")
+        if not name and isinstance(generate_name, str):
+            name = generate_name + "*"
+        raw_namespace = metadata.get("namespace")
+        if namespace is None and isinstance(raw_namespace, str):
+            namespace = raw_namespace
         result = Evaluation(str(kind), namespace, name, checked=False)
         template = pod_template_of(dict(obj))
         if template is None:

@@ -128,7 +128,8 @@ def _term_oses(term: Any) -> set[str]:
         if not isinstance(expr, dict):
             continue
         key, op = expr.get("key"), expr.get("operator")
-        values = expr.get("values") if isinstance(expr.get("values"), list) else []
+        raw_values = expr.get("values")
+        values: list[Any] = raw_values if isinstance(raw_values, list) else []
         if key in OS_LABELS:
             if op == "In":
                 allowed &= {v for v in values if v in _OSES}

@@ -9,8 +9,8 @@ notifications, and mark the invocation unsuccessful.
 from __future__ import annotations
 
 import json
-from typing import Any
 from pathlib import PurePath
+from typing import Any
 from urllib.parse import quote
 
 from app.reports.model import Report

@@ -29,7 +29,8 @@ class Verdict:
     status: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)
     audit_annotations: dict[str, str] = field(default_factory=dict)
-    rules: list[str] = field(default_factory=list)  # rule ids hit, for the log and metrics
+    rules: list[str] = field(default_factory=list)  # rule ids hit, for the log
+    hits: list[tuple[str, str]] = field(default_factory=list)  # (rule, action), for metrics
 
 
 def denial_message(evaluation: Evaluation) -> str:
@@ -47,6 +48,7 @@ def verdict_of(evaluation: Evaluation) -> Verdict:
         if finding.rule not in seen_rules:
             seen_rules.add(finding.rule)
             verdict.rules.append(finding.rule)
+        verdict.hits.append((finding.rule, "exempted" if finding.exempted else finding.action.value))
         if finding.blocks:
             verdict.allowed = False
         elif finding.exempted:

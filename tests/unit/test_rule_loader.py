@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from app.engine.rules import RuleError, load_catalog, select_version
 from app.engine.kubeversion import parse_version
+from app.engine.rules import RuleError, load_catalog, select_version
 
 GOOD = """\
 id: {id}

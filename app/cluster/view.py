@@ -1,0 +1,247 @@
+"""ClusterViews backed by the apiserver: a live one (list+watch caches) and a one-shot snapshot.
+
+The live view's methods only read attributes that the cache threads replace wholesale with new
+immutable mappings, so the webhook's request path never waits on a lock or on the network.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any
+
+from app.cluster.backoff import Backoff
+from app.cluster.client import ClusterError, describe_error, get_json, list_pages
+from app.cluster.log import log
+from app.cluster.metrics import CACHE_STALENESS
+from app.cluster.nspolicy import namespace_labels, namespace_policy
+from app.cluster.reflector import Reflector
+from app.config import Config, NamespacePolicy
+from app.engine.kubeversion import KubeVersion, parse_version
+from app.engine.osinfer import RuntimeClassInfo, runtime_class_index
+
+RUNTIME_CLASSES_PATH = "/apis/node.k8s.io/v1/runtimeclasses"
+NAMESPACES_PATH = "/api/v1/namespaces"
+VERSION_PATH = "/version"
+VERSION_REFRESH_SECONDS = 300.0
+
+
+def runtime_class_object(obj: dict[str, Any]) -> dict[str, Any] | None:
+    """The part of a RuntimeClass the engine reads (list items arrive without `kind`)."""
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
+        return None
+    return {
+        "kind": "RuntimeClass",
+        "metadata": {"name": meta["name"]},
+        "handler": obj.get("handler"),
+        "scheduling": obj.get("scheduling"),
+    }
+
+
+def _merged_runtime_classes(
+    config: Config, cluster: Mapping[str, dict[str, Any]]
+) -> Mapping[str, RuntimeClassInfo]:
+    # The config's list still helps for classes the cluster lacks; the cluster wins on a name.
+    index = runtime_class_index(config.runtimeClasses)
+    index.update(runtime_class_index(cluster.values()))
+    return MappingProxyType(index)
+
+
+def _policies(
+    config: Config, labels: Mapping[str, Mapping[str, str]]
+) -> Mapping[str, NamespacePolicy | None]:
+    return MappingProxyType({ns: namespace_policy(config, ns, lab) for ns, lab in labels.items()})
+
+
+def _parse_version_doc(doc: Any) -> KubeVersion:
+    if not isinstance(doc, dict) or not isinstance(doc.get("gitVersion"), str):
+        raise ValueError(f"/version answered without gitVersion: {str(doc)[:200]}")
+    return parse_version(doc["gitVersion"])
+
+
+class ClusterCacheView:
+    """The live view: RuntimeClasses and Namespaces kept by list+watch, the version by polling
+    /version. Not ready until both caches have listed once; afterwards it keeps answering from
+    the last good cache whatever the apiserver does."""
+
+    def __init__(
+        self,
+        config: Config,
+        make_client: Callable[[], Any],
+        *,
+        backoff: Callable[[], Backoff] = Backoff,
+        page_size: int = 500,
+        watch_seconds: tuple[int, int] = (300, 600),
+        version_refresh: float = VERSION_REFRESH_SECONDS,
+    ) -> None:
+        self._config = config
+        self._make_client = make_client
+        self._pinned = parse_version(config.kubernetesVersion) if config.kubernetesVersion else None
+        self._runtime_classes: Mapping[str, RuntimeClassInfo] | None = None
+        self._policies: Mapping[str, NamespacePolicy | None] | None = None
+        self._version: KubeVersion | None = None
+        self._version_refresh = version_refresh
+        self._backoff = backoff
+        self._stop = threading.Event()
+        self.reflectors = {
+            "runtimeclasses": Reflector[dict[str, Any]](
+                resource="runtimeclasses", path=RUNTIME_CLASSES_PATH, make_client=make_client,
+                transform=runtime_class_object, on_change=self._set_runtime_classes,
+                backoff=backoff(), page_size=page_size, watch_seconds=watch_seconds,
+            ),
+            "namespaces": Reflector[dict[str, str]](
+                resource="namespaces", path=NAMESPACES_PATH, make_client=make_client,
+                transform=namespace_labels, on_change=self._set_policies,
+                backoff=backoff(), page_size=page_size, watch_seconds=watch_seconds,
+            ),
+        }
+        self._version_thread: threading.Thread | None = None
+
+    # --- ClusterView -----------------------------------------------------------------------
+
+    def runtime_classes(self) -> Mapping[str, RuntimeClassInfo] | None:
+        return self._runtime_classes
+
+    def namespace_policy(self, namespace: str) -> NamespacePolicy | None:
+        policies = self._policies
+        return None if policies is None else policies.get(namespace)
+
+    def version(self) -> KubeVersion | None:
+        return self._pinned or self._version
+
+    def ready(self) -> bool:
+        return all(r.synced.is_set() for r in self.reflectors.values())
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> ClusterCacheView:
+        for resource, reflector in self.reflectors.items():
+            CACHE_STALENESS.labels(resource).set_function(_staleness_of(reflector))
+            reflector.start()
+        if self._pinned is None:
+            self._version_thread = threading.Thread(
+                target=self._poll_version, name="winpod-version", daemon=True
+            )
+            self._version_thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for reflector in self.reflectors.values():
+            reflector.stop()
+        if self._version_thread is not None:
+            self._version_thread.join(5.0)
+
+    def wait_ready(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        for reflector in self.reflectors.values():
+            if not reflector.synced.wait(max(0.0, deadline - time.monotonic())):
+                return False
+        return True
+
+    def staleness(self, resource: str) -> float | None:
+        return self.reflectors[resource].staleness()
+
+    # --- cache callbacks -------------------------------------------------------------------
+
+    def _set_runtime_classes(self, objects: Mapping[str, dict[str, Any]]) -> None:
+        self._runtime_classes = _merged_runtime_classes(self._config, objects)
+
+    def _set_policies(self, labels: Mapping[str, dict[str, str]]) -> None:
+        self._policies = _policies(self._config, labels)
+
+    def _poll_version(self) -> None:
+        client = self._make_client()
+        backoff = self._backoff()
+        try:
+            while not self._stop.is_set():
+                try:
+                    found = _parse_version_doc(get_json(client, VERSION_PATH))
+                except Exception as exc:
+                    delay = backoff.next_delay()
+                    log("version_discovery_failed", level="warning", error=describe_error(exc),
+                        retry_in_seconds=round(delay, 2),
+                        using=str(self._version) if self._version else "the latest known rules")
+                    self._stop.wait(delay)
+                    continue
+                backoff.reset()
+                if found != self._version:
+                    log("version_discovered", version=str(found))
+                self._version = found
+                self._stop.wait(self._version_refresh)
+        finally:
+            client.close()
+
+
+def _staleness_of(reflector: Reflector[Any]) -> Callable[[], float]:
+    def value() -> float:
+        stale = reflector.staleness()
+        return float("nan") if stale is None else stale
+
+    return value
+
+
+class ClusterSnapshotView:
+    """A one-shot view for `winpod check --cluster` and `winpod audit`: listed once, no watch."""
+
+    def __init__(
+        self,
+        runtime_classes: Mapping[str, RuntimeClassInfo],
+        policies: Mapping[str, NamespacePolicy | None],
+        version: KubeVersion | None,
+        namespaces: tuple[str, ...],
+    ) -> None:
+        self._runtime_classes = runtime_classes
+        self._policies = policies
+        self._version = version
+        self.namespaces = namespaces
+
+    def runtime_classes(self) -> Mapping[str, RuntimeClassInfo] | None:
+        return self._runtime_classes
+
+    def namespace_policy(self, namespace: str) -> NamespacePolicy | None:
+        return self._policies.get(namespace)
+
+    def version(self) -> KubeVersion | None:
+        return self._version
+
+    def ready(self) -> bool:
+        return True
+
+    @classmethod
+    def read(cls, config: Config, client: Any, page_size: int = 500) -> ClusterSnapshotView:
+        """List RuntimeClasses and Namespaces and read /version, once. Raises ClusterError."""
+        step = "list RuntimeClasses"
+        try:
+            classes: dict[str, dict[str, Any]] = {}
+            for page in list_pages(client, RUNTIME_CLASSES_PATH, page_size=page_size):
+                for obj in page:
+                    rc = runtime_class_object(obj)
+                    if rc is not None:
+                        classes[rc["metadata"]["name"]] = rc
+            step = "list Namespaces"
+            labels: dict[str, dict[str, str]] = {}
+            for page in list_pages(client, NAMESPACES_PATH, page_size=page_size):
+                for obj in page:
+                    found = namespace_labels(obj)
+                    name = (obj.get("metadata") or {}).get("name")
+                    if found is not None and isinstance(name, str):
+                        labels[name] = found
+            step = "read /version"
+            if config.kubernetesVersion:
+                version = parse_version(config.kubernetesVersion)
+            else:
+                version = _parse_version_doc(get_json(client, VERSION_PATH))
+        except ClusterError:
+            raise
+        except Exception as exc:
+            raise ClusterError(f"cannot {step}: {describe_error(exc)}") from exc
+        return cls(
+            _merged_runtime_classes(config, classes),
+            _policies(config, labels),
+            version,
+            tuple(sorted(labels)),
+        )

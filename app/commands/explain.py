@@ -1,0 +1,64 @@
+"""`winpod explain RULE`: one rule in full, with the source it is built from."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+
+HELP = "print one rule: what it checks, its actions by Kubernetes version, and its source"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("rule", metavar="RULE", help="a rule id, e.g. windows-subpath")
+    parser.add_argument(
+        "--policies", metavar="DIR", action="append",
+        help="rule directory to read instead of the shipped policies/ (repeatable)",
+    )
+
+
+def suggestions(wanted: str, known: list[str]) -> list[str]:
+    import difflib
+
+    close = difflib.get_close_matches(wanted, known, n=5, cutoff=0.6)
+    close += [k for k in known if wanted.lower() in k and k not in close]
+    return close[:5]
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from app.engine.rules import RuleError, load_catalog
+
+    try:
+        catalog = load_catalog([Path(d) for d in args.policies] if args.policies else None)
+    except RuleError as exc:
+        print(f"winpod explain: error: {exc}", file=sys.stderr)
+        return 2
+    spec = catalog.rules.get(args.rule)
+    if spec is None:
+        close = suggestions(args.rule, sorted(catalog.rules))
+        hint = f"; did you mean {', '.join(close)}?" if close else "; `winpod rules` lists them"
+        print(f"winpod explain: error: no rule {args.rule!r}{hint}", file=sys.stderr)
+        return 2
+
+    def wrap(text: str, indent: str = "  ") -> str:
+        return textwrap.fill(" ".join(text.split()), width=96, initial_indent=indent,
+                             subsequent_indent=indent)
+
+    out = [f"{spec.id}: {spec.title}", f"  applies to: {spec.os} pods", "", "checks:"]
+    out += [f"  {path}" for path in spec.field_paths()]
+    out += ["", "versions:"]
+    for entry in spec.versions:
+        how = f"function {entry.function}" if entry.function else "field check"
+        line = f"  since {entry.since}: {entry.action} ({how})"
+        if entry.apiserverRejects:
+            line += "; the apiserver itself rejects it for pods with spec.os.name: windows"
+        out.append(line)
+        out.append(wrap(f"message: {entry.message}", "    "))
+        out.append(wrap(f"fix: {entry.fix}", "    "))
+    if spec.notes:
+        out += ["", "notes:", wrap(spec.notes)]
+    out += ["", f"source: {spec.source}", f"rule file: {catalog.files[spec.id]}"]
+    print("\n".join(out))
+    return 0

@@ -1,0 +1,228 @@
+"""One admission request in, one AdmissionReview out: what /validate and /mutate decide.
+
+Two error channels, as the apiserver expects: a request that is not an AdmissionReview never
+gets here (HTTP 4xx, see app.py); an object that cannot be judged gets a denial naming why.
+Whatever goes wrong while judging, the answer is a denial (fail closed): a Windows pod must
+never slip through because the engine tripped.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import orjson
+
+from app.clusterview import ClusterView
+from app.config import Action
+from app.engine.evaluate import Engine
+from app.engine.findings import Evaluation
+from app.engine.visit import CHECKED_KINDS, ShapeError, pod_template_of
+from app.webhook.logs import JsonLog
+from app.webhook.metrics import Metrics, kind_label
+from app.webhook.review import AdmissionRequest, AdmissionReviewRequest
+from app.webhook.verdict import Verdict, failure, short_warning, verdict_of
+
+MutateFn = Callable[..., Any]
+
+
+class Reviewer:
+    """Built once at start-up; `validate` and `mutate` are called per request."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        cluster_view: ClusterView,
+        metrics: Metrics,
+        log: JsonLog,
+        mutate_pod: MutateFn | None = None,
+    ) -> None:
+        self.engine = engine
+        self.view = cluster_view
+        self.metrics = metrics
+        self.log = log
+        self.mutate_pod = mutate_pod
+
+    # --- the two webhooks ------------------------------------------------------------------
+
+    def validate(self, review: AdmissionReviewRequest, started: float) -> dict[str, Any]:
+        request = review.request
+        decision, verdict, ref = "skip", Verdict(allowed=True), None
+        if _is_judged(request):
+            try:
+                evaluation = self._evaluate(request)
+                ref = evaluation.object_ref
+                if evaluation.checked:
+                    verdict = verdict_of(_ratchet(request, evaluation))
+                    decision = _decision(verdict)
+            except Exception as exc:
+                decision, verdict = self._fail_closed(request, exc)
+        return self._answer("validate", review, verdict, decision, started, ref)
+
+    def mutate(self, review: AdmissionReviewRequest, started: float) -> dict[str, Any]:
+        request = review.request
+        decision, verdict, ref, patch = "skip", Verdict(allowed=True), None, None
+        if (
+            self.mutate_pod is not None
+            and request.operation == "CREATE"
+            and not request.subResource
+            and request.kind.kind == "Pod"
+        ):
+            try:
+                result = self.mutate_pod(
+                    self.engine,
+                    _as_kind(request.object, "Pod"),
+                    namespace=request.namespace or None,
+                    runtime_classes=self.view.runtime_classes(),
+                    namespace_policy=self._namespace_policy(request),
+                )
+                evaluation: Evaluation = result.evaluation
+                ref = evaluation.object_ref
+                verdict = verdict_of(evaluation)
+                verdict.warnings[:0] = [short_warning(w) for w in result.warnings]
+                if verdict.allowed and result.patch:
+                    patch = base64.b64encode(orjson.dumps(result.patch)).decode()
+                decision = _decision(verdict)
+            except Exception as exc:
+                decision, verdict = self._fail_closed(request, exc)
+        return self._answer("mutate", review, verdict, decision, started, ref, patch)
+
+    # --- parts -----------------------------------------------------------------------------
+
+    def _namespace_policy(self, request: AdmissionRequest) -> Any:
+        # The cluster view (namespace labels) wins; None falls back to the config's entry,
+        # which the engine looks up itself.
+        return self.view.namespace_policy(request.namespace) if request.namespace else None
+
+    def _evaluate(self, request: AdmissionRequest) -> Evaluation:
+        return self.engine.evaluate(
+            _as_kind(request.object, request.kind.kind),
+            version=self.view.version(),
+            runtime_classes=self.view.runtime_classes(),
+            namespace=request.namespace or None,
+            namespace_policy=self._namespace_policy(request),
+        )
+
+    def _fail_closed(self, request: AdmissionRequest, exc: Exception) -> tuple[str, Verdict]:
+        ref = _request_ref(request)
+        if isinstance(exc, ShapeError):
+            message = f"{ref} cannot be checked by winpod: {exc}"
+            return "invalid", Verdict(False, failure(message, "BadRequest", 400))
+        self.log.emit(
+            "error",
+            "review-failed",
+            {"uid": request.uid, "object": ref, "error": f"{type(exc).__name__}: {exc}"[:300]},
+        )
+        message = f"{ref}: winpod could not evaluate it (internal error, see the webhook log); denied to be safe"
+        return "error", Verdict(False, failure(message, "InternalError", 500))
+
+    def _answer(
+        self,
+        webhook: str,
+        review: AdmissionReviewRequest,
+        verdict: Verdict,
+        decision: str,
+        started: float,
+        ref: str | None,
+        patch: str | None = None,
+    ) -> dict[str, Any]:
+        request = review.request
+        response: dict[str, Any] = {"uid": request.uid, "allowed": verdict.allowed}
+        if verdict.status is not None:
+            response["status"] = verdict.status
+        if verdict.warnings:
+            response["warnings"] = verdict.warnings
+        if verdict.audit_annotations:
+            response["auditAnnotations"] = verdict.audit_annotations
+        if patch:
+            response["patchType"] = "JSONPatch"
+            response["patch"] = patch
+        elapsed = time.perf_counter() - started
+        kind = request.kind.kind
+        metrics = self.metrics
+        metrics.requests.labels(webhook, request.operation, kind_label(kind), decision).inc()
+        metrics.latency.labels(webhook).observe(elapsed)
+        for rule, action in verdict.hits:
+            metrics.rule_hits.labels(rule, action).inc()
+        if self.log.enabled("info"):
+            self.log.emit(
+                "info",
+                "review",
+                {
+                    "webhook": webhook,
+                    "uid": request.uid,
+                    "kind": kind,
+                    "object": ref or _request_ref(request),
+                    "operation": request.operation,
+                    "subResource": request.subResource,
+                    "dryRun": bool(request.dryRun),
+                    "decision": decision,
+                    "rules": verdict.rules,
+                    "patched": bool(patch),
+                    "durationMs": round(elapsed * 1000, 3),
+                },
+            )
+        return {"apiVersion": review.apiVersion, "kind": "AdmissionReview", "response": response}
+
+
+def _is_judged(request: AdmissionRequest) -> bool:
+    if request.operation not in ("CREATE", "UPDATE"):
+        return False  # DELETE and CONNECT: nothing new can reach a node
+    if request.subResource:
+        # pods/ephemeralcontainers carries the whole Pod with the new debug container.
+        return request.subResource == "ephemeralcontainers" and isinstance(request.object, dict)
+    return request.kind.kind in CHECKED_KINDS
+
+
+def _as_kind(obj: Any, kind: str) -> dict[str, Any]:
+    """The object as the engine should see it: the request's kind is authoritative (an object
+    with a missing or different `kind` must not dodge the rules)."""
+    if not isinstance(obj, dict):
+        raise ShapeError(f"object: expected an object, got {type(obj).__name__}")
+    if kind in CHECKED_KINDS and obj.get("kind") != kind:
+        return {**obj, "kind": kind}
+    return obj
+
+
+def _ratchet(request: AdmissionRequest, evaluation: Evaluation) -> Evaluation:
+    """An UPDATE that leaves the pod spec as it was cannot make anything worse: enforce what
+    it is denied for as warnings. Otherwise a pod admitted before a rule existed could never
+    again have its labels changed or its finalizers removed (PodSecurity admission does the
+    same for pod updates that leave the spec alone)."""
+    if request.operation != "UPDATE" or not evaluation.denied:
+        return evaluation
+    if not isinstance(request.oldObject, dict) or not _same_pod_spec(request):
+        return evaluation
+    findings = [
+        replace(f, action=Action.WARN, message=f"{f.message} (not enforced: the pod spec is unchanged)")
+        if f.blocks
+        else f
+        for f in evaluation.findings
+    ]
+    return replace(evaluation, findings=findings)
+
+
+def _same_pod_spec(request: AdmissionRequest) -> bool:
+    kind = request.kind.kind
+    try:
+        new = pod_template_of(_as_kind(request.object, kind))
+        old = pod_template_of(_as_kind(request.oldObject, kind))
+    except ShapeError:
+        return False
+    if new is None or old is None:
+        return False
+    return bool(new.pod.get("spec") == old.pod.get("spec"))
+
+
+def _decision(verdict: Verdict) -> str:
+    if not verdict.allowed:
+        return "deny"
+    return "warn" if verdict.warnings else "allow"
+
+
+def _request_ref(request: AdmissionRequest) -> str:
+    where = f"{request.namespace}/" if request.namespace else ""
+    return f"{request.kind.kind} {where}{request.name or '(unnamed)'}"

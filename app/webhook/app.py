@@ -1,0 +1,192 @@
+"""The webhook's ASGI app: /validate, /mutate, /healthz, /readyz, /metrics, /version.
+
+The review routes are plain Starlette routes reading the raw body: FastAPI's body models would
+validate the whole pod per request, which is the cost the engine is built to avoid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import orjson
+from fastapi import FastAPI
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app import __version__
+from app.clusterview import ClusterView, StaticClusterView
+from app.config import Config
+from app.engine.evaluate import Engine
+from app.webhook.admission import MutateFn, Reviewer
+from app.webhook.logs import JsonLog
+from app.webhook.metrics import Metrics
+from app.webhook.review import AdmissionReviewRequest, BadReview, parse_review
+from app.webhook.tlsreload import CertReloader
+
+JSON = "application/json"
+
+
+def json_response(content: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(content), status_code=status, media_type=JSON)
+
+
+def error_response(status: int, message: str) -> Response:
+    return json_response({"error": message}, status)
+
+
+async def read_review(request: Request, limit: int) -> AdmissionReviewRequest:
+    content_type = request.headers.get("content-type", "")
+    media_type = content_type.partition(";")[0].strip().lower()
+    if media_type != JSON:
+        raise BadReview(415, f"content type must be {JSON}, got {content_type or 'none'}")
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise BadReview(400, f"bad Content-Length: {declared[:40]}")
+        if int(declared) > limit:
+            raise BadReview(413, f"body of {declared} bytes is over the {limit}-byte limit")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:  # chunked bodies declare no length: count as they arrive
+            raise BadReview(413, f"body is over the {limit}-byte limit")
+        chunks.append(chunk)
+    return parse_review(b"".join(chunks))
+
+
+def _load_mutate() -> MutateFn | None:
+    try:
+        from app.engine.mutate import mutate_pod
+    except ImportError:
+        return None  # mutation not built into this tree: /mutate answers 503
+    return mutate_pod  # type: ignore[no-any-return]
+
+
+def create_app(
+    engine: Engine,
+    config: Config,
+    cluster_view: ClusterView | None = None,
+    *,
+    tls: CertReloader | None = None,
+    log: JsonLog | None = None,
+) -> FastAPI:
+    view: ClusterView = cluster_view if cluster_view is not None else StaticClusterView(config)
+    log = log if log is not None else JsonLog(config.webhook.logLevel)
+    metrics = Metrics()
+    metrics.rules_loaded.set(len(engine.catalog))
+    mutate_pod = _load_mutate()
+    reviewer = Reviewer(engine, view, metrics, log, mutate_pod)
+    limit = config.webhook.maxBodyBytes
+
+    if tls is not None:
+        _wire_tls_metrics(tls, metrics, log)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        watcher = asyncio.create_task(tls.watch()) if tls is not None else None
+        log.emit("info", "started", {"rules": len(engine.catalog), "version": __version__})
+        try:
+            yield
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+
+    app = FastAPI(
+        title="winpod",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
+    )
+
+    def review_route(
+        answer: Callable[[AdmissionReviewRequest, float], dict[str, Any]],
+    ) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            started = time.perf_counter()
+            try:
+                review = await read_review(request, limit)
+            except BadReview as exc:
+                metrics.bad_requests.labels(str(exc.status)).inc()
+                return error_response(exc.status, exc.message)
+            return json_response(answer(review, started))
+
+        return endpoint
+
+    async def mutate_unavailable(request: Request) -> Response:
+        return error_response(503, "mutation is not available in this build of winpod")
+
+    app.add_route("/validate", review_route(reviewer.validate), methods=["POST"])
+    app.add_route(
+        "/mutate",
+        review_route(reviewer.mutate) if mutate_pod is not None else mutate_unavailable,
+        methods=["POST"],
+    )
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        return json_response({"status": "ok"})
+
+    @app.get("/readyz")
+    async def readyz() -> Response:
+        checks = {
+            "rules": len(engine.catalog) > 0,
+            "certificate": tls.loaded if tls is not None else True,
+            "cluster": bool(view.ready()),
+        }
+        ready = all(checks.values())
+        return json_response({"ready": ready, "checks": checks}, 200 if ready else 503)
+
+    @app.get("/metrics")
+    async def prometheus() -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    version_body = orjson.dumps(
+        {
+            "winpod": __version__,
+            "kubernetesVersion": str(engine.default_version),
+            "rules": len(engine.catalog),
+        }
+    )
+
+    @app.get("/version")
+    async def version() -> Response:
+        return Response(version_body, media_type=JSON)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        return error_response(exc.status_code, str(exc.detail))
+
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.emit("error", "unexpected-error", {"path": request.url.path, "error": repr(exc)[:300]})
+        return error_response(500, "internal error")
+
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected)
+    return app
+
+
+def _wire_tls_metrics(tls: CertReloader, metrics: Metrics, log: JsonLog) -> None:
+    def record(reloader: CertReloader, ok: bool) -> None:
+        if ok:
+            metrics.cert_reloads.labels("ok").inc()
+            metrics.cert_loaded.set(reloader.loaded_at)
+            metrics.cert_expiry.set(reloader.not_after)
+            log.emit("info", "certificate-reloaded", {"notAfter": reloader.not_after})
+        else:
+            metrics.cert_reloads.labels("error").inc()
+            log.emit("warning", "certificate-reload-failed", {"error": reloader.last_error})
+
+    metrics.cert_loaded.set(tls.loaded_at)
+    metrics.cert_expiry.set(tls.not_after)
+    tls.listeners.append(record)
