@@ -13,7 +13,7 @@ from typing import Any
 from app.config import Action
 from app.engine.images import ImageClassifier, windows_build_of
 from app.engine.osinfer import RANK_PLACEMENT, WINDOWS_BUILD_LABEL, OSDecision, RuntimeClassInfo
-from app.engine.podfacts import PodFacts, windows_options
+from app.engine.podfacts import PodFacts
 from app.engine.quantity import parse_quantity
 
 
@@ -90,10 +90,11 @@ def host_network(data: RuleInput) -> Iterator[Hit]:
 
 @check_function("privileged")
 def privileged(data: RuleInput) -> Iterator[Hit]:
-    for ref, host_process in zip(
-        data.facts.containers, data.facts.container_host_process, strict=True
+    facts = data.facts
+    for ref, context, host_process in zip(
+        facts.containers, facts.security_contexts, facts.container_host_process, strict=True
     ):
-        value = _security_context(ref.container).get("privileged")
+        value = context.get("privileged")
         if value is None:
             continue
         path = f"{ref.path}.securityContext.privileged"
@@ -124,8 +125,8 @@ def hostprocess_pod_container_mismatch(data: RuleInput) -> Iterator[Hit]:
     pod_value = data.facts.pod_host_process
     if pod_value is None:
         return
-    for ref in data.facts.containers:
-        value = windows_options(ref.container).get("hostProcess")
+    for ref, options in zip(data.facts.containers, data.facts.container_windows_options, strict=True):
+        value = options.get("hostProcess")
         if isinstance(value, bool) and value != pod_value:
             yield Hit(f"{ref.path}.securityContext.windowsOptions.hostProcess", value)
 
@@ -141,35 +142,42 @@ def hostprocess_run_as_non_root(data: RuleInput) -> Iterator[Hit]:
     facts = data.facts
     if not facts.any_host_process:
         return
-    if _security_context(facts.spec).get("runAsNonRoot") is True:
+    if facts.pod_security_context.get("runAsNonRoot") is True:
         yield Hit("spec.securityContext.runAsNonRoot", True)
-    for ref, host_process in zip(facts.containers, facts.container_host_process, strict=True):
-        if host_process and _security_context(ref.container).get("runAsNonRoot") is True:
+    for ref, context, host_process in zip(
+        facts.containers, facts.security_contexts, facts.container_host_process, strict=True
+    ):
+        if host_process and context.get("runAsNonRoot") is True:
             yield Hit(f"{ref.path}.securityContext.runAsNonRoot", True)
 
 
 @check_function("hostprocess-user-name")
 def hostprocess_user_name(data: RuleInput) -> Iterator[Hit]:
     facts = data.facts
-    pod_user = windows_options(facts.spec).get("runAsUserName")
-    for ref, host_process in zip(facts.containers, facts.container_host_process, strict=True):
-        if host_process and not (windows_options(ref.container).get("runAsUserName") or pod_user):
+    if not facts.any_host_process:
+        return
+    pod_user = facts.pod_windows_options.get("runAsUserName")
+    for ref, options, host_process in zip(
+        facts.containers, facts.container_windows_options, facts.container_host_process, strict=True
+    ):
+        if host_process and not (options.get("runAsUserName") or pod_user):
             yield Hit(f"{ref.path}.securityContext.windowsOptions.runAsUserName")
 
 
 @check_function("run-as-non-root-administrator")
 def run_as_non_root_administrator(data: RuleInput) -> Iterator[Hit]:
     facts = data.facts
-    pod_sc = _security_context(facts.spec)
-    pod_user = windows_options(facts.spec).get("runAsUserName")
-    for ref, host_process in zip(facts.containers, facts.container_host_process, strict=True):
+    pod_non_root = facts.pod_security_context.get("runAsNonRoot")
+    pod_user = facts.pod_windows_options.get("runAsUserName")
+    for ref, context, options, host_process in zip(
+        facts.containers, facts.security_contexts, facts.container_windows_options,
+        facts.container_host_process, strict=True,
+    ):
         if host_process:
             continue  # the HostProcess rule covers these
-        sc = _security_context(ref.container)
-        non_root = sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot"))
-        if non_root is not True:
+        if context.get("runAsNonRoot", pod_non_root) is not True:
             continue
-        user = windows_options(ref.container).get("runAsUserName") or pod_user
+        user = options.get("runAsUserName") or pod_user
         if isinstance(user, str) and user.lower() == "containeradministrator":
             yield Hit(f"{ref.path}.securityContext", user)
         elif not user:
@@ -190,12 +198,9 @@ def os_conflict(data: RuleInput) -> Iterator[Hit]:
 @check_function("mixed-os-images")
 def mixed_os_images(data: RuleInput) -> Iterator[Hit]:
     by_os: dict[str, list[tuple[str, str]]] = {"windows": [], "linux": []}
-    for ref in data.facts.containers:
-        image = ref.container.get("image")
-        if isinstance(image, str):
-            image_os = data.images.os_of(image)
-            if image_os in by_os:
-                by_os[image_os].append((f"{ref.path}.image", image))
+    for path, image, image_os in data.facts.images:
+        if image_os in by_os:
+            by_os[image_os].append((path, image))
     if by_os["windows"] and by_os["linux"]:
         windows_image = by_os["windows"][0][1]
         for path, image in by_os["linux"]:
@@ -227,12 +232,11 @@ def image_build_mismatch(data: RuleInput) -> Iterator[Hit]:
     if _hyperv_runtime(data):
         return  # Hyper-V isolation runs older images on newer hosts
     builds: list[tuple[str, str, str]] = []
-    for ref in data.facts.containers:
-        image = ref.container.get("image")
-        if isinstance(image, str) and data.images.os_of(image) == "windows":
+    for path, image, image_os in data.facts.images:
+        if image_os == "windows":
             build = windows_build_of(image)
             if build:
-                builds.append((f"{ref.path}.image", image, build))
+                builds.append((path, image, build))
     if not builds:
         return
     node_build = _dict(data.facts.spec.get("nodeSelector")).get(WINDOWS_BUILD_LABEL)
@@ -267,10 +271,10 @@ def os_name_without_placement(data: RuleInput) -> Iterator[Hit]:
 def windows_options_on_linux(data: RuleInput) -> Iterator[Hit]:
     if data.facts.os_name != "linux":
         return
-    if windows_options(data.facts.spec):
+    if data.facts.pod_windows_options:
         yield Hit("spec.securityContext.windowsOptions")
-    for ref in data.facts.containers:
-        if windows_options(ref.container):
+    for ref, options in zip(data.facts.containers, data.facts.container_windows_options, strict=True):
+        if options:
             yield Hit(f"{ref.path}.securityContext.windowsOptions")
 
 

@@ -8,22 +8,41 @@ from typing import Any
 
 from app.config import ACTION_RANK, Action, Config, NamespacePolicy
 from app.engine.checks import FUNCTIONS, RuleInput
+from app.engine.fieldtrie import TrieNode, walk
 from app.engine.findings import Evaluation, Finding
 from app.engine.images import ImageClassifier
 from app.engine.kubeversion import LATEST, KubeVersion, parse_version
 from app.engine.osinfer import OSDecision, OSInferrer, RuntimeClassInfo, runtime_class_index
 from app.engine.podfacts import PodFacts, pod_facts
-from app.engine.rules import Catalog, CompiledRule, load_catalog
+from app.engine.rules import Catalog, CompiledRule, FieldTest, load_catalog
 from app.engine.visit import CHECKED_KINDS, ShapeError, pod_template_of
 
 _NO_POLICY = NamespacePolicy()
 
 
+_Test = tuple[int, int, CompiledRule, FieldTest]  # (rule order, test order, rule, test)
+
+
 @dataclass(frozen=True, slots=True)
 class _RuleSet:
-    """The catalog compiled for one version, split by the OS a rule applies to."""
+    """The catalog compiled for one version and one OS: check functions, and every field test
+    merged into one trie for the pod and one for each container."""
 
-    by_os: Mapping[str, tuple[CompiledRule, ...]]
+    functions: tuple[tuple[int, CompiledRule], ...]
+    pod_tests: TrieNode
+    container_tests: TrieNode
+
+
+def _layout(rules: list[CompiledRule]) -> _RuleSet:
+    functions: list[tuple[int, CompiledRule]] = []
+    pod, container = TrieNode(), TrieNode()
+    for order, rule in enumerate(rules):
+        if rule.function is not None:
+            functions.append((order, rule))
+        for test_order, test in enumerate(rule.tests):
+            item: _Test = (order, test_order, rule, test)
+            (container if test.container_scope else pod).add(test.path, item, test.key_filter)
+    return _RuleSet(tuple(functions), pod, container)
 
 
 class Engine:
@@ -45,21 +64,20 @@ class Engine:
             self.images, [(t.key, t.value, t.effect) for t in self.config.windowsTaints]
         )
         self.runtime_classes = runtime_class_index(self.config.runtimeClasses)
-        self._compiled: dict[KubeVersion, _RuleSet] = {}
+        self._compiled: dict[KubeVersion, dict[str, _RuleSet]] = {}
         self.rules_for(self.default_version)
 
-    def rules_for(self, version: KubeVersion) -> _RuleSet:
-        ruleset = self._compiled.get(version)
-        if ruleset is None:
+    def rules_for(self, version: KubeVersion) -> dict[str, _RuleSet]:
+        """Rule sets by OS for a version, compiled on first use and kept."""
+        by_os = self._compiled.get(version)
+        if by_os is None:
             compiled = [r for r in self.catalog.compile_for(version, FUNCTIONS) if r.action]
-            ruleset = _RuleSet(
-                {
-                    os_name: tuple(r for r in compiled if r.os in (os_name, "any"))
-                    for os_name in ("windows", "linux", "unknown")
-                }
-            )
-            self._compiled[version] = ruleset
-        return ruleset
+            by_os = {
+                os_name: _layout([r for r in compiled if r.os in (os_name, "any")])
+                for os_name in ("windows", "linux", "unknown")
+            }
+            self._compiled[version] = by_os
+        return by_os
 
     def namespace_policy(self, namespace: str | None) -> NamespacePolicy:
         if namespace is None:
@@ -127,7 +145,7 @@ class Engine:
         runtime = runtime_classes if runtime_classes is not None else self.runtime_classes
         decision = self._decide(facts, runtime, policy)
         result.os = decision
-        rules = self.rules_for(version or self.default_version).by_os[decision.os]
+        ruleset = self.rules_for(version or self.default_version)[decision.os]
         data = RuleInput(
             facts=facts,
             os=decision,
@@ -137,34 +155,36 @@ class Engine:
             exempt_annotation=self.config.exemptAnnotation,
             exempt_reason_annotation=self.config.exemptReasonAnnotation,
         )
+        hits = _collect(ruleset, facts, data)
+        if not hits:
+            return result
         exemptions, reason = self._exemptions(facts)
         cap = _weakest(self.config.maxAction, policy.maxAction)
         os_name_windows = facts.os_name == "windows"
         prefix = template.prefix
         findings = result.findings
-        for rule in rules:
+        for _, _, _, rule, path, value, key, action, message, fix in hits:
             override = policy.rules.get(rule.id) or self.config.rules.get(rule.id)
             if override == "off":
                 continue
-            for path, value, key, action, message, fix in _run(rule, facts, data):
-                if override:
-                    action = Action(override)
-                elif rule.apiserver_rejects and os_name_windows:
-                    action = Action.DENY
-                if cap is not None and ACTION_RANK[action] > ACTION_RANK[cap]:
-                    action = cap
-                exempted = rule.id in exemptions or "*" in exemptions
-                findings.append(
-                    Finding(
-                        rule=rule.id,
-                        action=action,
-                        path=prefix + path,
-                        message=rule.render(message, value, key),
-                        fix=rule.render(fix, value, key),
-                        exempted=exempted,
-                        exemption_reason=reason if exempted else None,
-                    )
+            if override:
+                action = Action(override)
+            elif rule.apiserver_rejects and os_name_windows:
+                action = Action.DENY
+            if cap is not None and ACTION_RANK[action] > ACTION_RANK[cap]:
+                action = cap
+            exempted = rule.id in exemptions or "*" in exemptions
+            findings.append(
+                Finding(
+                    rule=rule.id,
+                    action=action,
+                    path=prefix + path,
+                    message=rule.render(message, value, key),
+                    fix=rule.render(fix, value, key),
+                    exempted=exempted,
+                    exemption_reason=reason if exempted else None,
                 )
+            )
         return result
 
     def _exemptions(self, facts: PodFacts) -> tuple[frozenset[str], str | None]:
@@ -189,40 +209,34 @@ def _weakest(*actions: str | None) -> Action | None:
     return chosen
 
 
-_Result = tuple[str, Any, str | None, Action, str, str]
+# (rule order, test order, container order, rule, path, value, key, action, message, fix)
+_Hit = tuple[int, int, int, CompiledRule, str, Any, str | None, Action, str, str]
 
 
-def _run(rule: CompiledRule, facts: PodFacts, data: RuleInput) -> list[_Result]:
-    assert rule.action is not None
-    out: list[_Result] = []
-    if rule.function is not None:
+def _collect(ruleset: _RuleSet, facts: PodFacts, data: RuleInput) -> list[_Hit]:
+    hits: list[_Hit] = []
+    for order, rule in ruleset.functions:
+        assert rule.function is not None and rule.action is not None
         payload = data if not rule.params else _with_params(data, rule.params)
         for hit in rule.function(payload):
-            out.append(
-                (hit.path, hit.value, None, hit.action or rule.action,
-                 hit.message or rule.message, hit.fix or rule.fix)
-            )
-        return out
-    pod = facts.pod
-    spec = facts.spec
-    for test in rule.tests:
-        guard = test.guard
-        action = test.action or rule.action
-        message = test.message or rule.message
-        if test.container_scope:
-            for ref in facts.containers:
-                if guard and guard[0] not in ref.container:
-                    continue
-                for path, value, key in test.match(ref.container):
-                    if test.test(value, key):
-                        out.append((f"{ref.path}.{path}", value, key, action, message, rule.fix))
-        else:
-            if len(guard) == 2 and guard[0] == "spec" and guard[1] not in spec:
-                continue
-            for path, value, key in test.match(pod):
-                if test.test(value, key):
-                    out.append((path, value, key, action, message, rule.fix))
-    return out
+            hits.append((order, 0, 0, rule, hit.path, hit.value, None, hit.action or rule.action,
+                         hit.message or rule.message, hit.fix or rule.fix))
+    ordinal = -1
+
+    def emit(item: _Test, value: Any, key: str | None, path: str) -> None:
+        order, test_order, rule, test = item
+        if test.test(value, key):
+            assert rule.action is not None
+            hits.append((order, test_order, ordinal, rule, path, value, key,
+                         test.action or rule.action, test.message or rule.message, rule.fix))
+
+    walk(ruleset.pod_tests, facts.pod, "", None, emit)
+    container_tests = ruleset.container_tests
+    for ordinal, ref in enumerate(facts.containers):  # noqa: B007 (emit reads it)
+        walk(container_tests, ref.container, ref.path, None, emit)
+    if len(hits) > 1:
+        hits.sort(key=lambda h: (h[0], h[1], h[2]))
+    return hits
 
 
 def _with_params(data: RuleInput, params: Mapping[str, Any]) -> RuleInput:

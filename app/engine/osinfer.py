@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.engine.images import ImageClassifier
-from app.engine.podfacts import PodFacts, windows_options
+from app.engine.podfacts import PodFacts
 
 OS_LABELS = ("kubernetes.io/os", "beta.kubernetes.io/os")
 WINDOWS_BUILD_LABEL = "node.kubernetes.io/windows-build"
@@ -221,14 +221,17 @@ class OSInferrer:
                 found.append(Evidence("windows", RANK_HOST_PROCESS,
                                       f"{ref.path}.securityContext.windowsOptions.hostProcess",
                                       "HostProcess container"))
+        images = facts.images
+        images.clear()
         for ref in facts.containers:
             image = ref.container.get("image")
             if isinstance(image, str):
                 image_os = self._images.os_of(image)
+                images.append((f"{ref.path}.image", image, image_os))
                 if image_os:
                     found.append(Evidence(image_os, RANK_IMAGE, f"{ref.path}.image",
                                           f"{image_os}-only image {image}"))
-        if windows_options(spec) and not facts.pod_host_process:
+        if facts.pod_windows_options and not facts.pod_host_process:
             found.append(Evidence("windows", RANK_HINT, "spec.securityContext.windowsOptions",
                                   "windowsOptions set"))
         tolerations = spec.get("tolerations")

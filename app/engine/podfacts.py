@@ -7,9 +7,11 @@ from typing import Any
 
 from app.engine.visit import ContainerRef, containers_of
 
+_EMPTY: dict[str, Any] = {}
+
 
 def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
+    return value if isinstance(value, dict) else _EMPTY
 
 
 def windows_options(holder: dict[str, Any]) -> dict[str, Any]:
@@ -22,32 +24,47 @@ class PodFacts:
     spec: dict[str, Any]
     metadata: dict[str, Any]
     containers: list[ContainerRef]
+    pod_security_context: dict[str, Any]
+    pod_windows_options: dict[str, Any]
     pod_host_process: bool | None
-    # Effective hostProcess per container (container value, else the pod's), same order.
-    container_host_process: list[bool] = field(default_factory=list)
-
-    @property
-    def any_host_process(self) -> bool:
-        return any(self.container_host_process) or self.pod_host_process is True
-
-    @property
-    def all_host_process(self) -> bool:
-        return bool(self.container_host_process) and all(self.container_host_process)
-
-    @property
-    def os_name(self) -> str | None:
-        name = _dict(self.spec.get("os")).get("name")
-        return name if isinstance(name, str) else None
+    # Per container, in the same order as `containers`:
+    security_contexts: list[dict[str, Any]] = field(default_factory=list)
+    container_windows_options: list[dict[str, Any]] = field(default_factory=list)
+    container_host_process: list[bool] = field(default_factory=list)  # effective value
+    any_host_process: bool = False
+    all_host_process: bool = False
+    os_name: str | None = None
+    # Filled by OS inference, which classifies images: (path, image, "windows"|"linux"|None).
+    images: list[tuple[str, str, str | None]] = field(default_factory=list)
 
 
 def pod_facts(pod: dict[str, Any]) -> PodFacts:
     spec = _dict(pod.get("spec"))
     metadata = _dict(pod.get("metadata"))
     containers = containers_of(pod)
-    pod_hp = windows_options(spec).get("hostProcess")
+    pod_sc = _dict(spec.get("securityContext"))
+    pod_wo = _dict(pod_sc.get("windowsOptions"))
+    pod_hp = pod_wo.get("hostProcess")
     pod_host_process = pod_hp if isinstance(pod_hp, bool) else None
+    contexts = [_dict(ref.container.get("securityContext")) for ref in containers]
+    options = [_dict(sc.get("windowsOptions")) for sc in contexts]
     effective = []
-    for ref in containers:
-        value = windows_options(ref.container).get("hostProcess")
+    for wo in options:
+        value = wo.get("hostProcess")
         effective.append(value if isinstance(value, bool) else bool(pod_host_process))
-    return PodFacts(pod, spec, metadata, containers, pod_host_process, effective)
+    os_name = _dict(spec.get("os")).get("name")
+    return PodFacts(
+        pod=pod,
+        spec=spec,
+        metadata=metadata,
+        containers=containers,
+        pod_security_context=pod_sc,
+        pod_windows_options=pod_wo,
+        pod_host_process=pod_host_process,
+        security_contexts=contexts,
+        container_windows_options=options,
+        container_host_process=effective,
+        any_host_process=any(effective) or pod_host_process is True,
+        all_host_process=bool(effective) and all(effective),
+        os_name=os_name if isinstance(os_name, str) else None,
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from fractions import Fraction
+from functools import lru_cache
 
 _QUANTITY_RE = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+))(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])?)$")
 _SUFFIX = {
@@ -36,6 +37,11 @@ def parse_quantity(value: object) -> Fraction | None:
         return Fraction(value).limit_denominator(10**9)
     if not isinstance(value, str):
         return None
+    return _parse_text(value)
+
+
+@lru_cache(maxsize=4096)
+def _parse_text(value: str) -> Fraction | None:
     match = _QUANTITY_RE.match(value.strip())
     if not match:
         return None

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from app.config import Action
 from app.engine.kubeversion import KubeVersion, parse_version
-from app.engine.paths import Matcher, PathError, compile_path, parse_path
+from app.engine.paths import PathError, parse_path
 
 RULE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{2,62}$")
 _OPERATORS = ("present", "equals", "notEquals", "in", "notIn", "matches", "nonEmpty")
@@ -169,8 +169,8 @@ Predicate = Callable[[Any, str | None], bool]
 @dataclass(frozen=True, slots=True)
 class FieldTest:
     container_scope: bool
-    guard: tuple[str, ...]  # leading plain keys: a quick "is it there at all" before matching
-    match: Matcher
+    path: str  # pod-rooted, or container-rooted when container_scope
+    key_filter: str | None  # keyMatches: prunes the last `*` of the path
     test: Predicate
     action: Action | None
     message: str | None
@@ -243,17 +243,10 @@ def _field_tests(spec: CheckSpec) -> Iterator[FieldTest]:
     for leaf in _leaves(spec):
         container_scope = leaf.container is not None
         path = str(leaf.container if container_scope else leaf.path)
-        guard: list[str] = []
-        for kind, name in parse_path(path):
-            if kind != "key":
-                break
-            guard.append(str(name))
-            if len(guard) == 2:
-                break
         yield FieldTest(
             container_scope,
-            tuple(guard),
-            compile_path(path),
+            path,
+            leaf.keyMatches,
             _predicate(leaf),
             Action(leaf.action) if leaf.action else None,
             leaf.message,
