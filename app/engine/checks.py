@@ -68,9 +68,8 @@ def memory_limits(data: RuleInput) -> Iterator[Hit]:
         limit = limits.get("memory")
         if limit is None:
             yield Hit(f"{ref.path}.resources.limits.memory", None,
-                      message="no memory limit: Windows has no OOM killer, so the container can"
-                              " overcommit node memory, which then pages to disk and slows the"
-                              " whole node")
+                      message="no memory limit: Windows has no OOM killer, so memory use past"
+                              " the node's RAM pages to disk and slows every pod on the node")
             continue
         request = requests.get("memory")
         if request is None:
