@@ -7,12 +7,14 @@ the server's certificate reload swaps it without downtime.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -104,3 +106,79 @@ def make_serving_cert(
         .sign(ca.key, hashes.SHA256())
     )
     return KeyPair(key, cert)
+
+
+class CertError(ValueError):
+    """Certificate material that cannot be used; the message says which and why."""
+
+
+def load_key_pair(cert_pem: bytes, key_pem: bytes, what: str = "certificate") -> KeyPair:
+    """A KeyPair from PEM, checking that the key belongs to the certificate."""
+    cert = load_certificate(cert_pem, what)
+    try:
+        key = serialization.load_pem_private_key(key_pem, password=None)
+    except (ValueError, TypeError) as exc:
+        raise CertError(f"{what}: not an unencrypted PEM private key ({exc})") from exc
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise CertError(f"{what}: the key is {type(key).__name__}, winpod uses EC P-256 keys")
+    if key.public_key() != cert.public_key():
+        raise CertError(f"{what}: the private key does not match the certificate")
+    return KeyPair(key, cert)
+
+
+def load_certificate(cert_pem: bytes, what: str = "certificate") -> x509.Certificate:
+    try:
+        return x509.load_pem_x509_certificate(cert_pem)
+    except ValueError as exc:
+        raise CertError(f"{what}: not a PEM certificate ({exc})") from exc
+
+
+def ca_bundle(ca_cert: x509.Certificate) -> str:
+    """The base64 of the CA's PEM: the form webhook configurations' clientConfig.caBundle take."""
+    return base64.b64encode(ca_cert.public_bytes(serialization.Encoding.PEM)).decode("ascii")
+
+
+def san_dns_names(cert: x509.Certificate) -> list[str]:
+    try:
+        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound:
+        return []
+    return list(ext.value.get_values_for_type(x509.DNSName))
+
+
+def expires_within(cert: x509.Certificate, days: float, now: dt.datetime | None = None) -> bool:
+    """True when the certificate expires in less than `days` (or has expired)."""
+    moment = now or _now()
+    return cert.not_valid_after_utc - moment < dt.timedelta(days=days)
+
+
+def is_signed_by(cert: x509.Certificate, ca_cert: x509.Certificate) -> bool:
+    """Whether `ca_cert` issued `cert` (issuer name and signature both match)."""
+    if cert.issuer != ca_cert.subject:
+        return False
+    try:
+        cert.verify_directly_issued_by(ca_cert)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+def serving_cert_problem(
+    serving: x509.Certificate,
+    ca_cert: x509.Certificate,
+    dns_names: Sequence[str],
+    renew_within_days: float,
+    now: dt.datetime | None = None,
+) -> str | None:
+    """Why `serving` must be re-issued, or None while it is still good."""
+    if not is_signed_by(serving, ca_cert):
+        return "it is not signed by this CA"
+    missing = sorted(set(dns_names) - set(san_dns_names(serving)))
+    if missing:
+        return f"it lacks the names {', '.join(missing)}"
+    if expires_within(serving, renew_within_days, now):
+        return (
+            f"it expires {serving.not_valid_after_utc:%Y-%m-%d %H:%M} UTC, "
+            f"within {renew_within_days:g} days"
+        )
+    return None

@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.engine.evaluate import Engine  # noqa: E402
-from bench.mix import mix  # noqa: E402
+from app.engine.evaluate import Engine
+from bench.mix import mix
 
 
 def measure(count: int, seconds: float) -> dict[str, float]:

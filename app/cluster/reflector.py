@@ -57,6 +57,7 @@ class Reflector(Generic[V]):
         self._page_size = page_size
         self._watch_seconds = watch_seconds
         self._items: dict[str, V] = {}
+        self._rv: str | None = None  # the newest resourceVersion seen; None: list first
         self._stop = threading.Event()
         self._response: Any = None
         self._thread: threading.Thread | None = None
@@ -97,16 +98,15 @@ class Reflector(Generic[V]):
             client.close()
 
     def _loop(self, client: Any) -> None:
-        rv: str | None = None
         relist_reason = "initial"
         while not self._stop.is_set():
             try:
-                if rv is None:
-                    rv = self._list(client, relist_reason)
-                rv = self._watch(client, rv)
+                if self._rv is None:
+                    self._rv = self._list(client, relist_reason)
+                self._watch(client)
                 WATCH_RESTARTS.labels(self.resource, "timeout").inc()
             except _Gone:
-                rv, relist_reason = None, "expired"
+                self._rv, relist_reason = None, "expired"
                 WATCH_RESTARTS.labels(self.resource, "expired").inc()
                 log("watch_expired", resource=self.resource,
                     detail="resourceVersion too old (410 Gone); relisting")
@@ -119,17 +119,18 @@ class Reflector(Generic[V]):
                     return
                 self._disconnected()
                 delay = self._backoff.next_delay()
-                if rv is None:
+                if self._rv is None:
                     relist_reason = "error" if self.synced.is_set() else relist_reason
                 else:
                     WATCH_RESTARTS.labels(self.resource, "error").inc()
+                stale = self.staleness()
                 log(
                     "cluster_unreachable" if self.synced.is_set() else "initial_sync_failed",
                     level="warning",
                     resource=self.resource,
                     error=describe_error(exc),
                     retry_in_seconds=round(delay, 2),
-                    stale_seconds=None if self.staleness() is None else round(self.staleness() or 0, 1),
+                    stale_seconds=None if stale is None else round(stale, 1),
                     serving="last good cache" if self.synced.is_set() else "nothing yet (not ready)",
                 )
                 if self._stop.wait(delay):
@@ -160,12 +161,15 @@ class Reflector(Generic[V]):
             reason=reason)
         return list_rv
 
-    def _watch(self, client: Any, rv: str) -> str:
+    def _watch(self, client: Any) -> None:
+        """Watch from self._rv until the stream ends; every event advances self._rv, so after a
+        dropped connection the next watch resumes exactly where this one stopped."""
         from kubernetes.client import ApiException
 
         low, high = self._watch_seconds
         seconds = random.randint(low, high)  # spread reconnects of many replicas
-        query: dict[str, str | int | bool] = {"watch": True, "allowWatchBookmarks": True, "resourceVersion": rv,
+        query: dict[str, str | int | bool] = {"watch": True, "allowWatchBookmarks": True,
+                 "resourceVersion": self._rv or "",
                  "timeoutSeconds": seconds}
         try:
             response = call_raw(client, self.path, query, timeout=(10.0, seconds + 30.0))
@@ -176,34 +180,34 @@ class Reflector(Generic[V]):
         self._response = response
         try:
             if self._stop.is_set():
-                return rv
+                return
             self._synced_now(connected=True)
             for event in _events(response):
-                rv = self._apply(event, rv)
+                self._apply(event)
                 self._gone_streak = 0
         finally:
             self._response = None
             self.connected = False
             response.release_conn()
-        return rv
 
-    def _apply(self, event: Mapping[str, Any], rv: str) -> str:
+    def _apply(self, event: Mapping[str, Any]) -> None:
         kind = event.get("type")
         obj = event.get("object")
         if not isinstance(obj, dict):
-            return rv
+            return
         if kind == "ERROR":
             if obj.get("code") == 410:
                 raise _Gone()
             raise RuntimeError(f"watch error event: {obj.get('code')} {obj.get('message')}")
         meta = obj.get("metadata") or {}
-        new_rv = str(meta.get("resourceVersion") or rv)
+        if meta.get("resourceVersion"):
+            self._rv = str(meta["resourceVersion"])
         self._synced_now(connected=True)
         if kind == "BOOKMARK":
-            return new_rv
+            return
         key = _key(obj)
         if not key:
-            return new_rv
+            return
         items = dict(self._items)
         value = self._transform(obj) if kind in ("ADDED", "MODIFIED") else None
         if value is None:
@@ -212,7 +216,6 @@ class Reflector(Generic[V]):
             items[key] = value
         self._items = items
         self._publish()
-        return new_rv
 
     # --- state -----------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from app.engine.evaluate import Engine
     from app.engine.findings import Evaluation
     from app.engine.kubeversion import KubeVersion
-    from app.engine.osinfer import RuntimeClassInfo
+    from app.engine.osinfer import OSDecision, RuntimeClassInfo
     from app.manifests import Inputs, Manifest
     from app.reports.model import Report
 
@@ -28,6 +28,10 @@ EXIT_OK, EXIT_DENIED, EXIT_ERROR = 0, 1, 2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = (
+        "exit codes: 0 nothing denied; 1 something denied (or warned, with --fail-on warn);"
+        " 2 a usage error or an input that could not be read or parsed (wins over 1)"
+    )
     parser.add_argument(
         "paths", nargs="+", metavar="PATH",
         help="a file, a directory (searched recursively for *.yaml, *.yml, *.json) or - for stdin",
@@ -62,6 +66,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--cluster", action="store_true",
         help="use the current kubeconfig context's RuntimeClasses, namespaces and version",
     )
+    parser.add_argument(
+        "--kubeconfig", metavar="FILE", help="with --cluster: this kubeconfig (default: $KUBECONFIG)"
+    )
+    parser.add_argument("--context", metavar="NAME", help="with --cluster: this kubeconfig context")
 
 
 def _error(message: str) -> int:
@@ -98,9 +106,11 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:  # the config names rules the catalog does not have
         return _error(f"{args.config}: {exc}" if args.config else str(exc))
 
+    if (args.kubeconfig or args.context) and not args.cluster:
+        return _error("--kubeconfig and --context go with --cluster")
     view: ClusterView | None = None
     if args.cluster:
-        view_or_error = _cluster_view(engine)
+        view_or_error = _cluster_view(engine, args.kubeconfig, args.context)
         if isinstance(view_or_error, str):
             return _error(view_or_error)
         view = view_or_error
@@ -121,7 +131,8 @@ def run(args: argparse.Namespace) -> int:
     report = build_report(
         engine, inputs, engine.default_version, runtime_classes, view, mutate, args.fail_on
     )
-    output = render(report, args.format, verbose=args.verbose)
+    # Input errors always go to stderr; a text report on stdout need not repeat them.
+    output = render(report, args.format, verbose=args.verbose, errors=bool(args.output))
     for error in report.errors:
         where = f"{error.file}:{error.line}" if error.line else error.file
         print(f"winpod check: error: {where}: {error.message}", file=sys.stderr)
@@ -143,13 +154,13 @@ def run(args: argparse.Namespace) -> int:
     return report.summary.exitCode
 
 
-def _cluster_view(engine: Engine) -> ClusterView | str:
+def _cluster_view(engine: Engine, kubeconfig: str | None, context: str | None) -> ClusterView | str:
     try:
         from app.cluster import ClusterError, cluster_view_from_kubeconfig
     except ImportError as exc:  # e.g. the kubernetes client is not installed
         return f"--cluster is not available: {exc}"
     try:
-        view: ClusterView = cluster_view_from_kubeconfig(engine.config)
+        view: ClusterView = cluster_view_from_kubeconfig(engine.config, kubeconfig, context)
     except ClusterError as exc:
         return f"--cluster: cannot read the cluster of the current kubeconfig context: {exc}"
     return view
@@ -241,6 +252,7 @@ def build_report(
                 namespace=evaluation.namespace, name=evaluation.name, checked=True,
                 os=decision.os if decision else "unknown",
                 osEvidence=_evidence(decision),
+                osEvidencePath=_evidence_path(decision, manifest.obj),
                 denied=evaluation.denied, findings=indexes,
             )
         )
@@ -280,14 +292,26 @@ def build_report(
     )
 
 
-def _evidence(decision: Any) -> str:
+def _evidence(decision: OSDecision | None) -> str:
     if decision is None:
         return "no OS evidence"
     if decision.defaulted_from:
         return f"no evidence; default from {decision.defaulted_from}"
-    if not decision.evidence:
+    deciding = decision.deciding
+    if deciding is None:
         return "no OS evidence; not checked as a Windows pod"
-    return str(decision.evidence[0].describe())
+    return deciding.reason
+
+
+def _evidence_path(decision: OSDecision | None, obj: dict[str, Any]) -> str | None:
+    """Where the deciding evidence is, rooted at the object like the findings' paths."""
+    from app.engine.visit import pod_template_of
+
+    deciding = decision.deciding if decision is not None else None
+    if deciding is None:
+        return None
+    template = pod_template_of(obj)
+    return (template.prefix if template is not None else "") + deciding.path
 
 
 def _evaluate(

@@ -58,7 +58,7 @@ def preview_pod(obj: dict[str, Any]) -> dict[str, Any] | None:
     source = copy.deepcopy(template.pod)
     metadata = source.get("metadata")
     metadata = dict(metadata) if isinstance(metadata, dict) else {}
-    owner = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    owner = _mapping(obj.get("metadata"))
     if not metadata.get("name") and isinstance(owner.get("name"), str):
         metadata.setdefault("generateName", f"{owner['name']}-")
     if isinstance(owner.get("namespace"), str):
@@ -131,8 +131,12 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_DENIED if denied else EXIT_OK
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _ref(obj: dict[str, Any]) -> str:
-    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    metadata = _mapping(obj.get("metadata"))
     name = metadata.get("name") or metadata.get("generateName") or "(unnamed)"
     namespace = metadata.get("namespace")
     where = f"{namespace}/" if isinstance(namespace, str) else ""

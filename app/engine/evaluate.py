@@ -183,6 +183,7 @@ class Engine:
                     fix=rule.render(fix, value, key),
                     exempted=exempted,
                     exemption_reason=reason if exempted else None,
+                    apiserver_rejects=rule.apiserver_rejects,
                 )
             )
         return result

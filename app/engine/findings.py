@@ -17,6 +17,8 @@ class Finding:
     fix: str
     exempted: bool = False
     exemption_reason: str | None = None
+    # The apiserver rejects this field outright once spec.os.name is windows.
+    apiserver_rejects: bool = False
 
     @property
     def blocks(self) -> bool:

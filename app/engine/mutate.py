@@ -15,8 +15,9 @@ pod template (spec.template..., for previews: workloads themselves are never mut
 
 Never fight the user: only `add` operations are produced, each for a value that is absent, so an
 existing value is never overwritten; evidence that disagrees (a conflict, or images of both OSes)
-or evidence that is only a hint gets no patch at all, and the validating side reports it. Every
-operation is a pure function of the pod's own fields, so mutating the result yields no patch.
+or evidence that is only a hint (a toleration, windowsOptions: agents that run on both OSes carry
+them too) gets no patch at all, and the validating side reports it. Reinvocation-safe: what is
+added only agrees with the evidence that decided, so mutating the result yields an empty patch.
 """
 
 from __future__ import annotations
@@ -79,7 +80,8 @@ def mutate_pod(
     namespace_policy: NamespacePolicy | None = None,
 ) -> MutationResult:
     """Mutate a Pod (as the /mutate webhook receives it)."""
-    return _mutate(engine, pod, pod, (), namespace, runtime_classes, namespace_policy)
+    return _mutate(engine, pod, pod, (), namespace, runtime_classes, namespace_policy,
+                   as_pod=True)
 
 
 def mutate_object(
@@ -112,6 +114,8 @@ def _mutate(
     namespace: str | None,
     runtime_classes: Mapping[str, RuntimeClassInfo] | None,
     namespace_policy: NamespacePolicy | None,
+    *,
+    as_pod: bool = False,
 ) -> MutationResult:
     policy = namespace_policy
     if policy is None:
@@ -126,14 +130,18 @@ def _mutate(
     spec = pod.get("spec")
     if isinstance(spec, dict):
         decision = engine.infer_os(pod, runtime_classes=runtime, namespace_policy=policy)
-        adds, warning = _plan(engine, pod, spec, decision, runtime)
+        default_os = policy.defaultOS or engine.config.defaultOS
+        rejected = _rejected_for_windows(engine, obj, decision, runtime_classes, namespace,
+                                         namespace_policy, as_pod)
+        adds, warning = _plan(engine, pod, spec, decision, runtime, default_os, rejected)
         if warning:
             warnings.append(_short(warning))
     patch = [{"op": "add", "path": json_pointer(prefix + a.tokens), "value": a.value} for a in adds]
     mutated = copy.deepcopy(obj)
     for add in adds:
         _apply(mutated, prefix + add.tokens, copy.deepcopy(add.value))
-    target = mutated if "kind" in mutated or prefix else {**mutated, "kind": "Pod"}
+    # A pod is evaluated as one even when a caller stripped its kind.
+    target = {**mutated, "kind": "Pod"} if as_pod and "kind" not in mutated else mutated
     evaluation = engine.evaluate(
         target,
         runtime_classes=runtime_classes,
@@ -143,12 +151,33 @@ def _mutate(
     return MutationResult(patch, warnings, mutated, evaluation)
 
 
+def _rejected_for_windows(
+    engine: Engine,
+    obj: dict[str, Any],
+    decision: OSDecision,
+    runtime_classes: Mapping[str, RuntimeClassInfo] | None,
+    namespace: str | None,
+    namespace_policy: NamespacePolicy | None,
+    as_pod: bool,
+) -> list[str]:
+    """Paths the apiserver would reject once spec.os.name is windows. Stamping the field on such
+    a pod would turn a pod that runs today into one that cannot be created, so it is not stamped."""
+    if decision.os != "windows" or not engine.config.mutation.windowsOSName:
+        return []
+    target = {**obj, "kind": "Pod"} if as_pod and "kind" not in obj else obj
+    evaluation = engine.evaluate(target, runtime_classes=runtime_classes, namespace=namespace,
+                                 namespace_policy=namespace_policy)
+    return [f.path for f in evaluation.findings if f.apiserver_rejects]
+
+
 def _plan(
     engine: Engine,
     pod: dict[str, Any],
     spec: dict[str, Any],
     decision: OSDecision,
     runtime: Mapping[str, RuntimeClassInfo],
+    default_os: str,
+    rejected: list[str],
 ) -> tuple[list[_Add], str | None]:
     os_name = decision.os
     if os_name not in ("windows", "linux"):
@@ -158,12 +187,14 @@ def _plan(
     if deciding is not None and opposed:
         return [], (f"winpod injected nothing: conflicting OS evidence, {deciding.describe()}"
                     f" vs {opposed[0].describe()}")
-    if deciding is not None and deciding.rank == RANK_HINT:
-        # A toleration or windowsOptions alone also fits pods meant for both OSes (agents).
+    if deciding is not None and deciding.rank == RANK_HINT and default_os != os_name:
+        # A toleration or windowsOptions alone also fits pods meant for both OSes (agents);
+        # in a namespace whose default OS agrees, the hint only confirms the default.
         return [], (f"winpod injected nothing: only a hint of {os_name}, {deciding.describe()};"
                     f" set nodeSelector {OS_LABEL} to place the pod")
     settings = engine.config.mutation
     with_os_field = engine.default_version >= OS_FIELD_SINCE
+    skipped = ""
     adds: list[_Add] = []
     parts: list[str] = []
     if os_name == "windows":
@@ -178,16 +209,20 @@ def _plan(
         if settings.windowsTolerations:
             _tolerate(spec, engine.config.windowsTaints, runtime, adds, parts)
         if settings.windowsOSName and with_os_field:
-            _set_os_name(spec, "windows", adds, parts)
+            if rejected and spec.get("os") is None:
+                skipped = (f"left spec.os.name unset: the apiserver would then reject {rejected[0]}"
+                           f"{' and more' if len(rejected) > 1 else ''}")
+            else:
+                _set_os_name(spec, "windows", adds, parts)
     else:
         if settings.linuxNodeSelector:
             _select(spec, {OS_LABEL: "linux"}, adds, parts)
         # The apiserver rejects windowsOptions on a pod whose spec.os.name is linux.
         if settings.linuxOSName and with_os_field and not _has_windows_options(pod):
             _set_os_name(spec, "linux", adds, parts)
-    if not parts:
+    if not parts and not skipped:
         return adds, None
-    what = f"winpod set {', '.join(parts)}"
+    what = "; ".join(x for x in (f"winpod set {', '.join(parts)}" if parts else "", skipped) if x)
     if deciding is None:
         return adds, f"{what} (no OS evidence; default {os_name} from {decision.defaulted_from})"
     # Long image names are cut, not what was injected.

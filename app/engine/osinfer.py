@@ -129,7 +129,8 @@ def _term_oses(term: Any) -> set[str]:
             continue
         key, op = expr.get("key"), expr.get("operator")
         raw_values = expr.get("values")
-        values: list[Any] = raw_values if isinstance(raw_values, list) else []
+        # Only strings can be label values; anything else in a malformed object is ignored.
+        values = [v for v in raw_values if isinstance(v, str)] if isinstance(raw_values, list) else []
         if key in OS_LABELS:
             if op == "In":
                 allowed &= {v for v in values if v in _OSES}

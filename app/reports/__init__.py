@@ -9,9 +9,14 @@ from app.reports.model import Report
 FORMATS = ("text", "json", "junit", "sarif")
 
 
-def render(report: Report, fmt: str, *, verbose: bool = False) -> str:
+def render(report: Report, fmt: str, *, verbose: bool = False, errors: bool = True) -> str:
+    """`errors=False` leaves input errors out of the text format (the caller prints them on
+    stderr); the structured formats always carry them."""
+    if fmt == "text":
+        from app.reports.as_text import render_text
+
+        return render_text(report, verbose=verbose, errors=errors)
     renderers: dict[str, Callable[[Report, bool], str]] = {
-        "text": _text,
         "json": _json,
         "junit": _junit,
         "sarif": _sarif,
@@ -20,12 +25,6 @@ def render(report: Report, fmt: str, *, verbose: bool = False) -> str:
 
 
 # Each format imports its module only when used, so `winpod check` loads what it prints.
-def _text(report: Report, verbose: bool) -> str:
-    from app.reports.as_text import render_text
-
-    return render_text(report, verbose=verbose)
-
-
 def _json(report: Report, verbose: bool) -> str:
     from app.reports.as_json import render_json
 

@@ -14,11 +14,13 @@ def _header(obj: ObjectRecord) -> str:
     ref = f"{obj.kind} {where}{name}" if obj.kind else f"(no kind) {name if obj.name else ''}"
     head = f"{obj.file}:{obj.line}  {ref.rstrip()}"
     if not obj.checked:
-        return f"{head}  skipped: {obj.skippedReason}"
+        # The engine's reason lists every checked kind; once per object is noise here.
+        reason = (obj.skippedReason or "not checked").split(" (checked:")[0]
+        return f"{head}  skipped: {reason}"
     return f"{head}  (OS: {obj.os} — {obj.osEvidence})"
 
 
-def render_text(report: Report, *, verbose: bool = False) -> str:
+def render_text(report: Report, *, verbose: bool = False, errors: bool = True) -> str:
     lines: list[str] = []
     for obj in report.objects:
         if not obj.checked:
@@ -34,7 +36,7 @@ def render_text(report: Report, *, verbose: bool = False) -> str:
             if finding.exempted:
                 text = f"exempted ({finding.exemptionReason}): {text}"
             lines.append(f"  {finding.action:<{_WIDTH}}  line {finding.line}  {text}")
-    if report.errors:
+    if errors:
         for error in report.errors:
             where = f"{error.file}:{error.line}" if error.line else error.file
             lines.append(f"{where}  error: {error.message}")

@@ -41,7 +41,8 @@ class ObjectRecord(_Record):
     name: str | None
     checked: bool
     os: str | None = None  # windows | linux | unknown, for checked objects
-    osEvidence: str | None = None
+    osEvidence: str | None = None  # why, e.g. "nodeSelector kubernetes.io/os=windows"
+    osEvidencePath: str | None = None  # where, e.g. spec.template.spec.nodeSelector[...]
     skippedReason: str | None = None
     denied: bool = False
     findings: list[int] = Field(default_factory=list)  # indexes into Report.findings

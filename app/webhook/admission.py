@@ -22,8 +22,9 @@ from app.engine.evaluate import Engine
 from app.engine.findings import Evaluation
 from app.engine.visit import CHECKED_KINDS, ShapeError, pod_template_of
 from app.webhook.logs import JsonLog
-from app.webhook.metrics import Metrics, kind_label
+from app.webhook.metrics import Metrics
 from app.webhook.review import AdmissionRequest, AdmissionReviewRequest
+from app.webhook.shape import check_shape
 from app.webhook.verdict import Verdict, failure, short_warning, verdict_of
 
 MutateFn = Callable[..., Any]
@@ -72,9 +73,11 @@ class Reviewer:
             and request.kind.kind == "Pod"
         ):
             try:
+                pod = _as_kind(request.object, "Pod")
+                check_shape(pod)
                 result = self.mutate_pod(
                     self.engine,
-                    _as_kind(request.object, "Pod"),
+                    pod,
                     namespace=request.namespace or None,
                     runtime_classes=self.view.runtime_classes(),
                     namespace_policy=self._namespace_policy(request),
@@ -98,8 +101,10 @@ class Reviewer:
         return self.view.namespace_policy(request.namespace) if request.namespace else None
 
     def _evaluate(self, request: AdmissionRequest) -> Evaluation:
+        obj = _as_kind(request.object, request.kind.kind)
+        check_shape(obj)
         return self.engine.evaluate(
-            _as_kind(request.object, request.kind.kind),
+            obj,
             version=self.view.version(),
             runtime_classes=self.view.runtime_classes(),
             namespace=request.namespace or None,
@@ -142,11 +147,9 @@ class Reviewer:
             response["patch"] = patch
         elapsed = time.perf_counter() - started
         kind = request.kind.kind
-        metrics = self.metrics
-        metrics.requests.labels(webhook, request.operation, kind_label(kind), decision).inc()
-        metrics.latency.labels(webhook).observe(elapsed)
+        self.metrics.count_request(webhook, request.operation, kind, decision, elapsed)
         for rule, action in verdict.hits:
-            metrics.rule_hits.labels(rule, action).inc()
+            self.metrics.count_hit(rule, action)
         if self.log.enabled("info"):
             self.log.emit(
                 "info",

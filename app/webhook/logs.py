@@ -6,6 +6,7 @@ Never the object under review: pods carry env values and annotations that may be
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import sys
 from typing import Any
 
@@ -32,3 +33,42 @@ class JsonLog:
         }
         # Looked up per call: pytest and embedding hosts swap sys.stderr.
         sys.stderr.write(orjson.dumps(record, default=str).decode() + "\n")
+
+
+class JsonFormatter(logging.Formatter):
+    """uvicorn's own messages (start-up, shutdown, errors) as JSON lines like ours."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields: dict[str, Any] = {
+            "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(
+                timespec="milliseconds"
+            ),
+            "level": record.levelname.lower(),
+            "event": "server",
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            fields["error"] = self.formatException(record.exc_info)[-2000:]
+        return orjson.dumps(fields, default=str).decode()
+
+
+def uvicorn_log_config(level: str) -> dict[str, Any]:
+    """A logging.config.dictConfig for uvicorn: JSON lines on stderr, no access log."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": JsonFormatter}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "loggers": {
+            "uvicorn": {"handlers": ["stderr"], "level": level.upper(), "propagate": False},
+            "uvicorn.error": {"level": level.upper()},
+            "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
+        },
+    }

@@ -6,6 +6,8 @@ apps in one process. Label values are bounded: kinds outside the checked set cou
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from app.engine.visit import CHECKED_KINDS
@@ -61,6 +63,30 @@ class Metrics:
         self.rules_loaded = Gauge(
             "winpod_rules_loaded", "Rules in the loaded catalog.", registry=self.registry
         )
+        self._request_children: dict[tuple[str, str, str, str], Any] = {}
+        self._latency_children: dict[str, Any] = {}
+        self._hit_children: dict[tuple[str, str], Any] = {}
+
+    def count_request(
+        self, webhook: str, operation: str, kind: str, decision: str, seconds: float
+    ) -> None:
+        key = (webhook, operation, kind_label(kind), decision)
+        child = self._request_children.get(key)
+        if child is None:
+            # labels() validates and locks on every call; the label sets are few, keep them.
+            child = self._request_children[key] = self.requests.labels(*key)
+        child.inc()
+        latency = self._latency_children.get(webhook)
+        if latency is None:
+            latency = self._latency_children[webhook] = self.latency.labels(webhook)
+        latency.observe(seconds)
+
+    def count_hit(self, rule: str, action: str) -> None:
+        key = (rule, action)
+        child = self._hit_children.get(key)
+        if child is None:
+            child = self._hit_children[key] = self.rule_hits.labels(rule, action)
+        child.inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -53,10 +53,10 @@ def verdict_of(evaluation: Evaluation) -> Verdict:
             verdict.allowed = False
         elif finding.exempted:
             # An exemption is never silent: the user sees it and the audit log records it.
-            verdict.warnings.append(short_warning(finding.line()))
+            verdict.warnings.append(finding_warning(finding))
             annotations.setdefault(finding.rule, []).append(_annotation_text(finding))
         elif finding.action is Action.WARN:
-            verdict.warnings.append(short_warning(finding.line()))
+            verdict.warnings.append(finding_warning(finding))
         elif finding.action is Action.AUDIT:
             annotations.setdefault(finding.rule, []).append(_annotation_text(finding))
     if not verdict.allowed:
@@ -77,6 +77,15 @@ def failure(message: str, reason: str, code: int) -> dict[str, Any]:
 def short_warning(text: str) -> str:
     # One line each: kubectl prints a warning per line and the header cannot carry newlines.
     return _trim(" ".join(text.split()), MAX_WARNING_CHARS)
+
+
+def finding_warning(finding: Finding) -> str:
+    """finding.line() on one line, cut in the middle if long so the rule id stays readable."""
+    text = " ".join(finding.line().split())
+    if len(text) <= MAX_WARNING_CHARS:
+        return text
+    suffix = f" (rule {finding.rule})"
+    return _trim(text.removesuffix(suffix), MAX_WARNING_CHARS - len(suffix)) + suffix
 
 
 def annotation_key(rule_id: str) -> str:

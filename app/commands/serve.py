@@ -1,0 +1,126 @@
+"""`winpod serve`: the validating and mutating admission webhook over HTTPS."""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import sys
+from pathlib import Path
+
+HELP = "run the admission webhook (HTTPS): POST /validate and /mutate"
+
+EXIT_OK, EXIT_USAGE = 0, 2
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="winpod config file (YAML)")
+    parser.add_argument("--cert-file", type=Path, required=True, help="serving certificate (PEM)")
+    parser.add_argument("--key-file", type=Path, required=True, help="its private key (PEM)")
+    parser.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
+    parser.add_argument(
+        "--port", type=int, default=8443, help="port (default 8443; 0 picks a free one)"
+    )
+    parser.add_argument(
+        "--policies",
+        type=Path,
+        action="append",
+        metavar="DIR",
+        help="rule directory, instead of the built-in policies/ (repeatable)",
+    )
+    parser.add_argument(
+        "--watch-cluster",
+        action="store_true",
+        help="read RuntimeClasses, namespace labels and the cluster version from the API",
+    )
+    parser.add_argument(
+        "--cert-poll-seconds",
+        type=float,
+        default=1.0,
+        help="how often to look for a changed certificate (default 1)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.clusterview import ClusterView, StaticClusterView
+    from app.config import ConfigError, load_config
+    from app.engine.evaluate import Engine
+    from app.engine.rules import RuleError, load_catalog
+    from app.webhook import create_app
+    from app.webhook.logs import JsonLog, uvicorn_log_config
+    from app.webhook.tlsreload import CertError, CertReloader
+
+    try:
+        config = load_config(args.config)
+        catalog = load_catalog(args.policies) if args.policies else load_catalog()
+        engine = Engine(catalog, config)
+        tls = CertReloader(args.cert_file, args.key_file, interval=args.cert_poll_seconds)
+    except (ConfigError, RuleError, CertError, ValueError) as exc:
+        print(f"winpod serve: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+    view: ClusterView = StaticClusterView(config)
+    if args.watch_cluster:
+        try:
+            from app.cluster import start_cluster_view
+        except ImportError:
+            print(
+                "winpod serve: --watch-cluster needs the cluster view (app/cluster),"
+                " which this build does not have",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        try:
+            view = start_cluster_view(config)
+        except Exception as exc:  # a broken kubeconfig or service account: say which, exit 2
+            print(f"winpod serve: --watch-cluster: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+
+    log = JsonLog(config.webhook.logLevel)
+    app = create_app(engine, config, view, tls=tls, log=log)
+    try:
+        sock = _listen(args.host, args.port)
+    except OSError as exc:
+        print(f"winpod serve: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    host, port = sock.getsockname()[:2]
+    log.emit("info", "listening", {"url": f"https://{_url_host(host)}:{port}", "port": port})
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            loop="uvloop",
+            http="httptools",
+            lifespan="on",
+            # The socket carries TLS; this hands uvicorn the reloader's live context.
+            ssl_context_factory=lambda _config, _default: tls.context,
+            timeout_keep_alive=config.webhook.keepAliveSeconds,
+            # Kubernetes gives 30 s between SIGTERM and SIGKILL by default: finish in-flight
+            # reviews well inside that.
+            timeout_graceful_shutdown=20,
+            access_log=False,
+            server_header=False,
+            log_level=config.webhook.logLevel,
+            log_config=uvicorn_log_config(config.webhook.logLevel),
+        )
+    )
+    try:
+        server.run(sockets=[sock])
+    finally:
+        stop = getattr(view, "stop", None)
+        if callable(stop):
+            stop()
+    return EXIT_OK
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host

@@ -1,0 +1,65 @@
+"""A quick structural check of the pod inside an object, before the rules see it.
+
+The rules read fields defensively and skip what has the wrong type, which is right for a
+linter and wrong for an admission gate: `securityContext: "privileged"` must not make a pod
+pass because the rule saw no object there. The apiserver's own decoding makes such objects
+rare, but the webhook answers whatever arrives, so odd types here are a denial that names the
+path. Only fields the Windows rules read are checked; the rest is the apiserver's business.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.engine.visit import CONTAINER_KINDS, ShapeError, pod_template_of
+
+_METADATA_MAPS = ("labels", "annotations")
+_SPEC_MAPS = ("nodeSelector", "securityContext", "os", "affinity", "resources", "overhead")
+_SPEC_LISTS = ("volumes", "tolerations", *CONTAINER_KINDS)
+_CONTAINER_MAPS = ("securityContext", "resources")
+_CONTAINER_LISTS = ("volumeMounts", "volumeDevices", "env", "ports")
+
+
+def check_shape(obj: dict[str, Any]) -> None:
+    """Raise ShapeError naming the first field whose type cannot be right."""
+    template = pod_template_of(obj)
+    if template is None:
+        return
+    pod, prefix = template.pod, template.prefix
+    metadata = _expect(pod, "metadata", dict, prefix)
+    if metadata:
+        for key in _METADATA_MAPS:
+            _expect(metadata, key, dict, f"{prefix}metadata.")
+    spec = _expect(pod, "spec", dict, prefix)
+    if not spec:
+        return
+    where = f"{prefix}spec."
+    for key in _SPEC_MAPS:
+        _expect(spec, key, dict, where)
+    for key in _SPEC_LISTS:
+        _expect(spec, key, list, where)
+    for kind in CONTAINER_KINDS:
+        for index, container in enumerate(spec.get(kind) or ()):
+            at = f"{where}{kind}[{index}]"
+            if not isinstance(container, dict):
+                raise ShapeError(f"{at}: expected an object, got {_type_name(container)}")
+            for key in _CONTAINER_MAPS:
+                _expect(container, key, dict, at + ".")
+            for key in _CONTAINER_LISTS:
+                _expect(container, key, list, at + ".")
+
+
+def _expect(parent: dict[str, Any], key: str, kind: type, where: str) -> Any:
+    value = parent.get(key)
+    if value is not None and not isinstance(value, kind):
+        expected = "an object" if kind is dict else "a list"
+        raise ShapeError(f"{where}{key}: expected {expected}, got {_type_name(value)}")
+    return value
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    return {str: "a string", int: "a number", float: "a number", list: "a list", dict: "an object"}.get(
+        type(value), type(value).__name__
+    )

@@ -1,0 +1,185 @@
+"""Rendering deploy/ for the tests: kustomize overlays through kubectl, the chart through Helm.
+
+The Helm engine is helm-python-sdk (Helm v4's Go SDK behind ctypes, from PyPI); kubectl ships
+kustomize. Both are real renderers: nothing here re-implements their templating.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import shutil
+import subprocess
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+DEPLOY = REPO / "deploy"
+CHART = DEPLOY / "helm" / "winpod"
+NAMESPACE = "winpod"
+SERVICE = "winpod"
+
+OVERLAYS = ("cert-manager", "self-managed", "warn-only", "fail-closed")
+
+# The Helm values that render what each overlay renders (namespace.create: kustomize's base
+# owns the Namespace; a Helm user usually passes --create-namespace instead).
+HELM_VALUES: dict[str, dict[str, Any]] = {
+    "cert-manager": {"namespace": {"create": True}},
+    "self-managed": {"namespace": {"create": True}, "certificates": {"mode": "selfManaged"}},
+    "warn-only": {"namespace": {"create": True}, "warnOnly": True},
+    "fail-closed": {"namespace": {"create": True}, "failurePolicy": "Fail"},
+}
+
+# kustomize's configMapGenerator appends a content hash to the name.
+_HASH_SUFFIX = re.compile(r"-[a-z0-9]{10}$")
+
+Doc = dict[str, Any]
+
+
+def load_docs(text: str) -> list[Doc]:
+    return [d for d in yaml.safe_load_all(text) if d]
+
+
+def kubectl_kustomize(directory: Path) -> list[Doc]:
+    kubectl = shutil.which("kubectl")
+    assert kubectl, "kubectl is needed to render the kustomize overlays"
+    result = subprocess.run(
+        [kubectl, "kustomize", str(directory)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, f"kubectl kustomize {directory} failed:\n{result.stderr}"
+    return load_docs(result.stdout)
+
+
+def helm_render(values: dict[str, Any], release: str = "winpod") -> list[Doc]:
+    import helm_python
+
+    with helm_python.Chart.load(str(CHART)) as chart:
+        manifests = chart.render(values, name=release, namespace=NAMESPACE)
+    docs: list[Doc] = []
+    for name in sorted(manifests):
+        if name.endswith(".yaml"):  # NOTES.txt is shown to the user, never applied
+            docs += load_docs(manifests[name])
+    return docs
+
+
+def make_self_managed_certs(deploy_copy: Path) -> Path:
+    """Run `winpod certs` into the self-managed overlay of a copy of deploy/, as a user would."""
+    from app.cli import main
+
+    out = deploy_copy / "overlays" / "self-managed" / "certs"
+    code = main(["certs", "--service", SERVICE, "--namespace", NAMESPACE, "--out-dir", str(out)])
+    assert code == 0
+    return out
+
+
+def helm_self_managed_values(certs_dir: Path) -> dict[str, Any]:
+    """What `--set-file certificates.selfManaged.*=certs/...` passes."""
+    return {
+        "tlsCrt": (certs_dir / "tls.crt").read_text(),
+        "tlsKey": (certs_dir / "tls.key").read_text(),
+        "caCrt": (certs_dir / "ca.crt").read_text(),
+    }
+
+
+def find(docs: Iterable[Doc], kind: str, name: str | None = None) -> list[Doc]:
+    return [
+        d for d in docs
+        if d.get("kind") == kind and (name is None or d["metadata"]["name"] == name)
+    ]
+
+
+def one(docs: Iterable[Doc], kind: str, name: str | None = None) -> Doc:
+    found = find(docs, kind, name)
+    assert len(found) == 1, f"expected one {kind} {name or ''}, found {len(found)}"
+    return found[0]
+
+
+def normalized_name(doc: Doc) -> str:
+    name: str = doc["metadata"]["name"]
+    if doc["kind"] == "ConfigMap":
+        name = _HASH_SUFFIX.sub("", name)
+    return name
+
+
+def kinds_and_names(docs: Iterable[Doc]) -> set[tuple[str, str]]:
+    return {(d["kind"], normalized_name(d)) for d in docs}
+
+
+def webhook_pod_spec(docs: Iterable[Doc]) -> Doc:
+    deployment = one(docs, "Deployment")
+    spec: Doc = deployment["spec"]["template"]["spec"]
+    return spec
+
+
+def config_of(docs: Iterable[Doc]) -> Doc:
+    """The winpod config file the webhook Deployment mounts, parsed."""
+    docs = list(docs)
+    volumes = {v["name"]: v for v in webhook_pod_spec(docs)["volumes"]}
+    config_map = one(docs, "ConfigMap", volumes["config"]["configMap"]["name"])
+    parsed: Doc = yaml.safe_load(config_map["data"]["config.yaml"]) or {}
+    return parsed
+
+
+def decode_ca_bundle(value: str) -> bytes:
+    # kustomize wraps long base64 at 76 columns; the apiserver's decoder ignores the newlines.
+    return base64.b64decode("".join(value.split()))
+
+
+def summary(docs: Iterable[Doc]) -> list[str]:
+    """One line per object: kind, namespace/name, and what matters for a webhook install."""
+    lines = []
+    for d in docs:
+        meta = d["metadata"]
+        where = f"{meta.get('namespace')}/{meta['name']}" if meta.get("namespace") else meta["name"]
+        extra = ""
+        if d["kind"] in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
+            hooks = d["webhooks"]
+            extra = " ".join(
+                f"[{h['name']} failurePolicy={h['failurePolicy']} timeout={h['timeoutSeconds']}s"
+                f" caBundle={'set' if h['clientConfig'].get('caBundle') else 'injected' if meta.get('annotations', {}).get('cert-manager.io/inject-ca-from') else 'MISSING'}]"
+                for h in hooks
+            )
+        elif d["kind"] == "Deployment":
+            extra = f"replicas={d['spec']['replicas']}"
+        elif d["kind"] == "ConfigMap" and "config.yaml" in d.get("data", {}):
+            cfg = yaml.safe_load(d["data"]["config.yaml"]) or {}
+            extra = f"maxAction={cfg.get('maxAction', '-')}"
+        lines.append(f"{d['kind']} {where} {extra}".rstrip())
+    return lines
+
+
+def main() -> None:
+    """Print the rendered objects of every overlay and its Helm equivalent:
+    .venv/bin/python tests/deploy/deploy_render.py"""
+    import sys
+    import tempfile
+
+    sys.path.insert(0, str(REPO))
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "deploy"
+        shutil.copytree(DEPLOY, copy, ignore=shutil.ignore_patterns("certs"))
+        certs_dir = make_self_managed_certs(copy)
+        for name in OVERLAYS:
+            print(f"== kubectl kustomize deploy/overlays/{name}")
+            print("\n".join(summary(kubectl_kustomize(copy / "overlays" / name))))
+            values = dict(HELM_VALUES[name])
+            if name == "self-managed":
+                values["certificates"] = {
+                    "mode": "selfManaged", "selfManaged": helm_self_managed_values(certs_dir)
+                }
+            shown = {k: ("<--set-file ...>" if k == "certificates" and name == "self-managed"
+                         else v) for k, v in values.items()}
+            print(f"== helm template winpod deploy/helm/winpod -n winpod, values {shown}")
+            print("\n".join(summary(helm_render(values))))
+        print("== kubectl kustomize deploy/addons/audit-cronjob")
+        print("\n".join(summary(kubectl_kustomize(copy / "addons" / "audit-cronjob"))))
+        print("== helm values {'audit': {'enabled': True}} (objects added)")
+        audit = helm_render({"audit": {"enabled": True}})
+        print("\n".join(line for line in summary(audit) if "winpod-audit" in line))
+
+
+if __name__ == "__main__":
+    main()
