@@ -38,15 +38,30 @@ class RuleInput:
 
 
 CheckFunction = Callable[[RuleInput], Iterator[Hit]]
+Precondition = Callable[[PodFacts], bool]
 FUNCTIONS: dict[str, CheckFunction] = {}
+# A cheap test on the pod's facts: when it is false the function cannot hit, so it is not run.
+PRECONDITIONS: dict[str, Precondition] = {}
 
 
-def check_function(name: str) -> Callable[[CheckFunction], CheckFunction]:
+def check_function(
+    name: str, when: Precondition | None = None
+) -> Callable[[CheckFunction], CheckFunction]:
     def register(fn: CheckFunction) -> CheckFunction:
         FUNCTIONS[name] = fn
+        if when is not None:
+            PRECONDITIONS[name] = when
         return fn
 
     return register
+
+
+def _has_host_process(facts: PodFacts) -> bool:
+    return facts.any_host_process
+
+
+def _has_annotations(facts: PodFacts) -> bool:
+    return bool(facts.metadata.get("annotations"))
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -107,7 +122,7 @@ def privileged(data: RuleInput) -> Iterator[Hit]:
                       fix="remove securityContext.privileged")
 
 
-@check_function("hostprocess-all-or-none")
+@check_function("hostprocess-all-or-none", when=_has_host_process)
 def hostprocess_all_or_none(data: RuleInput) -> Iterator[Hit]:
     facts = data.facts
     if facts.pod_host_process is not None:
@@ -119,7 +134,7 @@ def hostprocess_all_or_none(data: RuleInput) -> Iterator[Hit]:
             yield Hit(f"{ref.path}.securityContext.windowsOptions.hostProcess", False)
 
 
-@check_function("hostprocess-pod-container-mismatch")
+@check_function("hostprocess-pod-container-mismatch", when=_has_host_process)
 def hostprocess_pod_container_mismatch(data: RuleInput) -> Iterator[Hit]:
     pod_value = data.facts.pod_host_process
     if pod_value is None:
@@ -130,13 +145,13 @@ def hostprocess_pod_container_mismatch(data: RuleInput) -> Iterator[Hit]:
             yield Hit(f"{ref.path}.securityContext.windowsOptions.hostProcess", value)
 
 
-@check_function("hostprocess-host-network")
+@check_function("hostprocess-host-network", when=_has_host_process)
 def hostprocess_host_network(data: RuleInput) -> Iterator[Hit]:
     if data.facts.any_host_process and data.facts.spec.get("hostNetwork") is not True:
         yield Hit("spec.hostNetwork", data.facts.spec.get("hostNetwork"))
 
 
-@check_function("hostprocess-run-as-non-root")
+@check_function("hostprocess-run-as-non-root", when=_has_host_process)
 def hostprocess_run_as_non_root(data: RuleInput) -> Iterator[Hit]:
     facts = data.facts
     if not facts.any_host_process:
@@ -150,7 +165,7 @@ def hostprocess_run_as_non_root(data: RuleInput) -> Iterator[Hit]:
             yield Hit(f"{ref.path}.securityContext.runAsNonRoot", True)
 
 
-@check_function("hostprocess-user-name")
+@check_function("hostprocess-user-name", when=_has_host_process)
 def hostprocess_user_name(data: RuleInput) -> Iterator[Hit]:
     facts = data.facts
     if not facts.any_host_process:
@@ -194,7 +209,7 @@ def os_conflict(data: RuleInput) -> Iterator[Hit]:
                           " the pod cannot run where it is placed")
 
 
-@check_function("mixed-os-images")
+@check_function("mixed-os-images", when=lambda facts: len(facts.images) > 1)
 def mixed_os_images(data: RuleInput) -> Iterator[Hit]:
     by_os: dict[str, list[tuple[str, str]]] = {"windows": [], "linux": []}
     for path, image, image_os in data.facts.images:
@@ -208,7 +223,7 @@ def mixed_os_images(data: RuleInput) -> Iterator[Hit]:
                               f" {windows_image}: a pod runs on one node, so one OS")
 
 
-@check_function("hyperv-multi-container")
+@check_function("hyperv-multi-container", when=_has_annotations)
 def hyperv_multi_container(data: RuleInput) -> Iterator[Hit]:
     annotations = _dict(data.facts.metadata.get("annotations"))
     key = "experimental.windows.kubernetes.io/isolation-type"
@@ -257,7 +272,7 @@ def image_build_mismatch(data: RuleInput) -> Iterator[Hit]:
                                   " isolation")
 
 
-@check_function("os-name-without-placement")
+@check_function("os-name-without-placement", when=lambda facts: facts.os_name == "windows")
 def os_name_without_placement(data: RuleInput) -> Iterator[Hit]:
     if data.facts.os_name != "windows":
         return
@@ -266,7 +281,7 @@ def os_name_without_placement(data: RuleInput) -> Iterator[Hit]:
     yield Hit("spec.os.name", "windows")
 
 
-@check_function("windows-options-on-linux")
+@check_function("windows-options-on-linux", when=lambda facts: facts.os_name == "linux")
 def windows_options_on_linux(data: RuleInput) -> Iterator[Hit]:
     if data.facts.os_name != "linux":
         return
@@ -277,7 +292,7 @@ def windows_options_on_linux(data: RuleInput) -> Iterator[Hit]:
             yield Hit(f"{ref.path}.securityContext.windowsOptions")
 
 
-@check_function("exemption-reason")
+@check_function("exemption-reason", when=_has_annotations)
 def exemption_reason(data: RuleInput) -> Iterator[Hit]:
     annotations = _dict(data.facts.metadata.get("annotations"))
     exempt = annotations.get(data.exempt_annotation)

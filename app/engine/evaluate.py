@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.config import ACTION_RANK, Action, Config, NamespacePolicy
-from app.engine.checks import FUNCTIONS, RuleInput
+from app.engine.checks import FUNCTIONS, PRECONDITIONS, RuleInput
 from app.engine.fieldtrie import TrieNode, walk
 from app.engine.findings import Evaluation, Finding
 from app.engine.images import ImageClassifier
@@ -71,7 +71,9 @@ class Engine:
         """Rule sets by OS for a version, compiled on first use and kept."""
         by_os = self._compiled.get(version)
         if by_os is None:
-            compiled = [r for r in self.catalog.compile_for(version, FUNCTIONS) if r.action]
+            compiled = [
+                r for r in self.catalog.compile_for(version, FUNCTIONS, PRECONDITIONS) if r.action
+            ]
             by_os = {
                 os_name: _layout([r for r in compiled if r.os in (os_name, "any")])
                 for os_name in ("windows", "linux", "unknown")
@@ -218,6 +220,8 @@ def _collect(ruleset: _RuleSet, facts: PodFacts, data: RuleInput) -> list[_Hit]:
     hits: list[_Hit] = []
     for order, rule in ruleset.functions:
         assert rule.function is not None and rule.action is not None
+        if rule.precondition is not None and not rule.precondition(facts):
+            continue
         payload = data if not rule.params else _with_params(data, rule.params)
         for hit in rule.function(payload):
             hits.append((order, 0, 0, rule, hit.path, hit.value, None, hit.action or rule.action,

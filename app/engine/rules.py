@@ -190,6 +190,7 @@ class CompiledRule:
     tests: tuple[FieldTest, ...]
     function: Callable[..., Any] | None
     params: dict[str, Any]
+    precondition: Callable[..., bool] | None = None
 
     def render(self, template: str, value: Any, key: str | None) -> str:
         if "{" not in template:
@@ -262,7 +263,10 @@ class Catalog:
         return len(self.rules)
 
     def compile_for(
-        self, version: KubeVersion, functions: dict[str, Callable[..., Any]]
+        self,
+        version: KubeVersion,
+        functions: dict[str, Callable[..., Any]],
+        preconditions: dict[str, Callable[..., bool]] | None = None,
     ) -> list[CompiledRule]:
         compiled: list[CompiledRule] = []
         for spec in self.rules.values():
@@ -284,6 +288,7 @@ class Catalog:
                     tests=tuple(_field_tests(entry.check)) if entry.check else (),
                     function=function,
                     params=dict(entry.params),
+                    precondition=(preconditions or {}).get(entry.function or ""),
                 )
             )
         return compiled

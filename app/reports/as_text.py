@@ -1,5 +1,6 @@
 """The text format: one block per object (file:line, kind, name, OS and why), one line per
-finding, then a summary. Skipped objects and empty files are listed only with -v."""
+finding, then a summary. Skipped objects, empty files and audit notes (informational, often one
+per container) are listed only with -v; the summary always counts them."""
 
 from __future__ import annotations
 
@@ -28,9 +29,10 @@ def render_text(report: Report, *, verbose: bool = False, errors: bool = True) -
                 lines.append(_header(obj))
             continue
         lines.append(_header(obj))
-        if not obj.findings:
+        shown = [i for i in obj.findings if verbose or report.findings[i].action != "audit"]
+        if not shown:
             lines.append("  ok")
-        for index in obj.findings:
+        for index in shown:
             finding = report.findings[index]
             text = f"{finding.path}: {finding.message}; {finding.fix} (rule {finding.rule})"
             if finding.exempted:
@@ -52,7 +54,8 @@ def summary_line(report: Report, *, verbose: bool = False) -> str:
         f"{s.checked} checked ({s.windows} windows, {s.linux} linux, {s.unknown} unknown OS)"
         f" in {s.files} file{'s' if s.files != 1 else ''}",
         f"{s.deny} deny, {s.warn} warn, {s.audit} audit"
-        + (f" ({s.exempted} exempted)" if s.exempted else ""),
+        + (f" ({s.exempted} exempted)" if s.exempted else "")
+        + ("" if verbose or not s.audit else " (-v lists audit notes)"),
     ]
     if s.skipped:
         kinds = ", ".join(f"{kind} x{count}" for kind, count in s.skippedKinds.items())

@@ -31,14 +31,16 @@ def test_mutate_checks_the_mutated_pod(winpod: Run, tmp_path: Path) -> None:
     plain = json.loads(winpod("check", "--format", "json", path).out)
     mutated = json.loads(winpod("check", "--mutate", "--format", "json", path).out)
     assert plain["objects"][0]["os"] == mutated["objects"][0]["os"] == "windows"
-    assert "spec.os.name" in mutated["objects"][0]["osEvidence"]
+    # The mutated pod is placed by the injected nodeSelector; spec.os.name is left unset because
+    # the apiserver would then reject runAsUser, which today only does nothing on Windows.
+    assert "nodeSelector" in mutated["objects"][0]["osEvidence"]
     for report in (plain, mutated):
         assert "windows-run-as-user" in {f["rule"] for f in report["findings"]}
         line = next(f["line"] for f in report["findings"] if f["rule"] == "windows-run-as-user")
         assert line == 7
     actions = {f["rule"]: f["action"] for f in mutated["findings"]}
-    assert actions["windows-run-as-user"] == "deny"
-    assert mutated["summary"]["exitCode"] == 1
+    assert actions["windows-run-as-user"] == "warn"
+    assert mutated["summary"]["exitCode"] == 0
 
 
 def test_mutate_keeps_the_examples_verdict(winpod: Run) -> None:
