@@ -267,7 +267,9 @@ def _child_nodes(node: yaml.Node | None, key: str) -> list[yaml.Node] | None:
 
 # --- finding path -> line -------------------------------------------------------------------
 
-_STEP_RE = re.compile(r"""\.?(?:\["(?P<quoted>(?:[^"\\]|\\.)*)"\]|\[(?P<index>\d+)\]|(?P<name>[^.\[\]]+))""")
+_STEP_RE = re.compile(
+    r"""\.?(?:\["(?P<quoted>(?:[^"\\]|\\.)*)"\]|\[(?P<index>\d+)\]|(?P<name>[^.\[\]]+))"""
+)
 
 
 def path_steps(path: str) -> list[str | int]:

@@ -11,7 +11,6 @@ wall time on a shared machine says more about the neighbours than about winpod.
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import subprocess
 import sys

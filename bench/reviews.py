@@ -88,7 +88,8 @@ def _env(n: int) -> Obj:
 
 
 def _pod_spec_of(obj: Obj) -> Obj:
-    return obj["spec"]["template"]["spec"] if obj["kind"] == "Deployment" else obj["spec"]
+    spec: Obj = obj["spec"]["template"]["spec"] if obj["kind"] == "Deployment" else obj["spec"]
+    return spec
 
 
 def _grow(obj: Obj, target: int, containers: int, init: bool) -> Obj:

@@ -443,7 +443,7 @@ def webhook_part(d: Durations) -> dict[str, Any]:
         }
         for name in ("echo", "winpod"):
             result[name] = serve_part(name, workdir, d, script, hey_bodies, reviews)
-        result["winpod_log_lines"] = sum(1 for _ in open(workdir / "winpod.log", "rb"))
+        result["winpod_log_lines"] = (workdir / "winpod.log").read_bytes().count(b"\n")
     return result
 
 
@@ -538,7 +538,7 @@ def _webhook_section(w: dict[str, Any] | None) -> list[str]:
     if "skipped" in w:
         return ["## Webhook", "", f"Skipped: {w['skipped']}.", ""]
     echo, pod = w["echo"], w["winpod"]
-    sizes = {}
+    sizes: dict[str, list[int]] = {}
     for body in w["bodies"]:
         sizes.setdefault(body["shape"], []).append(body["bytes"])
     denied = sum(b["denied"] for b in w["bodies"])
@@ -553,7 +553,7 @@ def _webhook_section(w: dict[str, Any] | None) -> list[str]:
         "",
         f"Request mix: {len(w['bodies'])} AdmissionReview bodies from bench/reviews.py, "
         f"round-robin, {denied} of them denied ({denied / len(w['bodies']):.0%}): "
-        + ", ".join(f"{shape} ({min(b) / 1000:.1f}–{max(b) / 1000:.1f} KB)"
+        + ", ".join(f"{shape} ({min(b) / 1000:.1f} to {max(b) / 1000:.1f} KB)"
                     for shape, b in sizes.items())
         + ". Checked before timing: every body answered 200 with its uid; winpod denied "
         + ", ".join(f"{p['denied']}/{p['of']} on {path}" for path, p in pod["preflight"].items())
@@ -576,7 +576,7 @@ def _webhook_section(w: dict[str, Any] | None) -> list[str]:
         )
     lines += [
         "",
-        f"### Fixed rates: hey, {CONNECTIONS} connections ({HEY_PROCESSES} processes × "
+        f"### Fixed rates: hey, {CONNECTIONS} connections ({HEY_PROCESSES} processes of "
         f"{CONNECTIONS // HEY_PROCESSES}, one body shape each: {', '.join(w['hey_bodies'])})",
         "",
         "Latency in ms over the requests that reused a connection (each connection's first "
@@ -652,7 +652,7 @@ def _compare_section(results: dict[str, Any], before: dict[str, Any]) -> list[st
         "| --- | ---: | ---: | ---: |",
     ]
     for key, value in new.items():
-        if key in old and old[key]:
+        if old.get(key):
             lines.append(f"| {key} | {old[key]:,.2f} | {value:,.2f} | {value / old[key]:.2f} |")
     return [*lines, ""]
 

@@ -26,6 +26,7 @@ import pytest
 import yaml
 
 from app.certs import KeyPair, make_ca, make_serving_cert
+from app.config import Config
 
 REPO = Path(__file__).resolve().parent.parent
 LOOPBACK = "127.0.0.1"
@@ -141,19 +142,26 @@ StartWebhook = Callable[..., RunningWebhook]
 
 def _serve(
     directory: Path,
-    config: Mapping[str, Any] | None,
+    config: Config | Mapping[str, Any] | None,
     policies: Sequence[Path] | None,
     extra_args: Sequence[str],
     ready_timeout: float,
+    env: Mapping[str, str] | None = None,
 ) -> RunningWebhook:
     directory.mkdir(parents=True, exist_ok=True)
     ca = make_ca()
     serving = make_serving_cert(ca, ["localhost"], [LOOPBACK])
-    ca_file, cert_file, key_file = directory / "ca.crt", directory / "tls.crt", directory / "tls.key"
+    ca_file, cert_file, key_file = (
+        directory / "ca.crt",
+        directory / "tls.crt",
+        directory / "tls.key",
+    )
     ca_file.write_bytes(ca.cert_pem)
     cert_file.write_bytes(serving.cert_pem)
     key_file.write_bytes(serving.key_pem)
     config_file = directory / "winpod.yaml"
+    if isinstance(config, Config):
+        config = config.model_dump(mode="json", exclude_unset=True)
     config_file.write_text(yaml.safe_dump(dict(config or {})))
     log_file = directory / "server.log"
     command = [
@@ -170,13 +178,20 @@ def _serve(
     # A file, not a pipe: a pipe nobody reads fills up and blocks the server's log writes.
     with log_file.open("wb") as log:
         process = subprocess.Popen(
-            command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            command,
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
         )
     deadline = time.monotonic() + ready_timeout
     port = None
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"winpod serve exited with {process.returncode}:\n{log_file.read_text()}")
+            raise RuntimeError(
+                f"winpod serve exited with {process.returncode}:\n{log_file.read_text()}"
+            )
         if port is None:
             for line in log_file.read_bytes().splitlines():
                 if line.startswith(b"{") and b'"listening"' in line:
@@ -198,18 +213,22 @@ def _serve(
 
 @pytest.fixture(scope="session")
 def webhook_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StartWebhook]:
-    """Factory: webhook_server(config=None, policies=None, extra_args=()) -> RunningWebhook."""
+    """Factory: webhook_server(config=None, *, policies=None, extra_args=(), env=None)
+    -> RunningWebhook (env: variables added to the server's environment).
+
+    `config` is an app.config.Config or the same as a dict (written as the --config file)."""
     started: list[RunningWebhook] = []
 
     def start(
-        config: Mapping[str, Any] | None = None,
+        config: Config | Mapping[str, Any] | None = None,
         *,
         policies: Sequence[Path] | None = None,
         extra_args: Sequence[str] = (),
         ready_timeout: float = 30.0,
+        env: Mapping[str, str] | None = None,
     ) -> RunningWebhook:
         directory = tmp_path_factory.mktemp("webhook")
-        server = _serve(directory, config, policies, extra_args, ready_timeout)
+        server = _serve(directory, config, policies, extra_args, ready_timeout, env)
         started.append(server)
         return server
 

@@ -64,7 +64,7 @@ _COVERING_OWNERS = {(k.group, k.kind) for k in KINDS if k.kind not in ("Pod", "P
 
 
 def covering_owner(obj: Mapping[str, Any]) -> str | None:
-    """"Kind/name" of the audited controller that owns this object, if any."""
+    """ "Kind/name" of the audited controller that owns this object, if any."""
     meta = obj.get("metadata")
     owners = meta.get("ownerReferences") if isinstance(meta, Mapping) else None
     if not isinstance(owners, list):
@@ -131,9 +131,11 @@ class ResultSpool:
         # Closed by close(); a context manager cannot span the audit's generator.
         self._file: IO[bytes] = tempfile.TemporaryFile(prefix="winpod-audit-")  # noqa: SIM115
         self._offsets: dict[str, array[int]] = {}
+        self.summaries: dict[str, Counter[str]] = {}
 
     def add(self, namespace: str, result: dict[str, Any]) -> None:
         self._offsets.setdefault(namespace, array("q")).append(self._file.tell())
+        self.summaries.setdefault(namespace, Counter())[result["result"]] += 1
         self._file.write(orjson.dumps(result) + b"\n")
 
     def namespaces(self) -> list[str]:
@@ -172,13 +174,19 @@ def engine_evaluator(engine: Engine, view: ClusterView, *, mutate: bool = False)
         policy = view.namespace_policy(namespace)
         if mutate_object is not None:
             result = mutate_object(
-                engine, dict(obj), namespace=namespace, runtime_classes=runtime_classes,
+                engine,
+                dict(obj),
+                namespace=namespace,
+                runtime_classes=runtime_classes,
                 namespace_policy=policy,
             )
             evaluation: Evaluation = result.evaluation
             return evaluation
         return engine.evaluate(
-            obj, version=version, runtime_classes=runtime_classes, namespace=namespace,
+            obj,
+            version=version,
+            runtime_classes=runtime_classes,
+            namespace=namespace,
             namespace_policy=policy,
         )
 
@@ -238,8 +246,13 @@ def audit(
             continue
         obj.setdefault("kind", kind.kind)  # list items arrive without kind/apiVersion
         obj.setdefault("apiVersion", kind.api_version)
-        ref = ObjectRef(kind.api_version, kind.kind, namespace, str(meta.get("name") or ""),
-                        str(meta.get("uid") or ""))
+        ref = ObjectRef(
+            kind.api_version,
+            kind.kind,
+            namespace,
+            str(meta.get("name") or ""),
+            str(meta.get("uid") or ""),
+        )
         summary.namespaces.add(namespace)
         try:
             evaluation = evaluate(obj, namespace)

@@ -66,7 +66,9 @@ def call_raw(
     Raises kubernetes.client.ApiException for non-2xx answers."""
     from kubernetes.client import ApiException
 
-    params = [(k, str(v).lower() if isinstance(v, bool) else str(v)) for k, v in (query or {}).items()]
+    params = [
+        (k, str(v).lower() if isinstance(v, bool) else str(v)) for k, v in (query or {}).items()
+    ]
     headers = {"Accept": "application/json"}
     if body is not None:
         headers["Content-Type"] = "application/json"
@@ -85,7 +87,9 @@ def call_raw(
     return response.response
 
 
-def get_json(api_client: Any, path: str, query: Mapping[str, str | int | bool] | None = None) -> Any:
+def get_json(
+    api_client: Any, path: str, query: Mapping[str, str | int | bool] | None = None
+) -> Any:
     response = call_raw(api_client, path, query)
     try:
         return orjson.loads(response.data)

@@ -1,10 +1,10 @@
-"""JSON-line logs on stderr for the cluster caches (one object per line, like the webhook's)."""
+"""JSON-line logs on stderr for the cluster caches, in the webhook's shape (time, level, event)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 import threading
-import time
 from typing import Any
 
 import orjson
@@ -14,12 +14,16 @@ _lock = threading.Lock()
 
 def log(event: str, level: str = "info", **fields: Any) -> None:
     record: dict[str, Any] = {
-        "ts": round(time.time(), 3), "level": level, "component": "cluster", "event": event
+        "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+        "level": level,
+        "event": event,
+        "component": "cluster",
     }
     record.update(fields)
     line = orjson.dumps(record, default=str).decode() + "\n"
     with _lock:
         try:
+            # Looked up per call: pytest and embedding hosts swap sys.stderr.
             sys.stderr.write(line)
             sys.stderr.flush()
         except (OSError, ValueError):

@@ -43,12 +43,21 @@ def label_overrides(namespace: str, labels: Mapping[str, Any]) -> dict[str, str]
             if seen in _logged:
                 continue
             _logged.add(seen)
-        log("invalid_namespace_label", level="warning", namespace=namespace, label=label,
-            value=value, allowed=list(allowed), detail="ignored; the config's setting applies")
+        log(
+            "invalid_namespace_label",
+            level="warning",
+            namespace=namespace,
+            label=label,
+            value=value,
+            allowed=list(allowed),
+            detail="ignored; the config's setting applies",
+        )
     return overrides
 
 
-def namespace_policy(config: Config, namespace: str, labels: Mapping[str, Any]) -> NamespacePolicy | None:
+def namespace_policy(
+    config: Config, namespace: str, labels: Mapping[str, Any]
+) -> NamespacePolicy | None:
     """The namespace's policy, or None when neither the config nor the labels say anything
     (the engine then uses its defaults)."""
     base = config.namespaces.get(namespace)

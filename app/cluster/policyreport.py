@@ -15,7 +15,7 @@ admission webhook would do:
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,9 +56,15 @@ def timestamp(now: float | None = None) -> dict[str, int]:
     return {"seconds": seconds, "nanos": int((now - seconds) * 1e9)}
 
 
-def finding_result(ref: ObjectRef, finding: Finding, os_summary: str, ts: dict[str, int]) -> dict[str, Any]:
-    properties = {"path": finding.path, "fix": finding.fix, "action": finding.action.value,
-                  "os": os_summary}
+def finding_result(
+    ref: ObjectRef, finding: Finding, os_summary: str, ts: dict[str, int]
+) -> dict[str, Any]:
+    properties = {
+        "path": finding.path,
+        "fix": finding.fix,
+        "action": finding.action.value,
+        "os": os_summary,
+    }
     if finding.exempted:
         properties["exemptionReason"] = finding.exemption_reason or ""
     return {
@@ -76,32 +82,47 @@ def finding_result(ref: ObjectRef, finding: Finding, os_summary: str, ts: dict[s
     }
 
 
-def evaluation_results(ref: ObjectRef, evaluation: Evaluation, ts: dict[str, int]) -> list[dict[str, Any]]:
+def evaluation_results(
+    ref: ObjectRef, evaluation: Evaluation, ts: dict[str, int]
+) -> list[dict[str, Any]]:
     """The report results for one evaluated object."""
     os_summary = evaluation.os.summary() if evaluation.os is not None else "unknown"
     if evaluation.findings:
         return [finding_result(ref, f, os_summary, ts) for f in evaluation.findings]
-    return [{
-        "source": SOURCE, "policy": POLICY, "rule": PASS_RULE, "category": CATEGORY,
-        "result": "pass", "scored": True, "timestamp": ts,
-        "message": f"no Windows compatibility findings (OS: {os_summary})",
-        "resources": [ref.as_reference()],
-    }]
+    return [
+        {
+            "source": SOURCE,
+            "policy": POLICY,
+            "rule": PASS_RULE,
+            "category": CATEGORY,
+            "result": "pass",
+            "scored": True,
+            "timestamp": ts,
+            "message": f"no Windows compatibility findings (OS: {os_summary})",
+            "resources": [ref.as_reference()],
+        }
+    ]
 
 
 def error_result(ref: ObjectRef, message: str, ts: dict[str, int]) -> dict[str, Any]:
     return {
-        "source": SOURCE, "policy": POLICY, "rule": PASS_RULE, "category": CATEGORY,
-        "result": "error", "scored": True, "timestamp": ts, "message": message,
+        "source": SOURCE,
+        "policy": POLICY,
+        "rule": PASS_RULE,
+        "category": CATEGORY,
+        "result": "error",
+        "scored": True,
+        "timestamp": ts,
+        "message": message,
         "resources": [ref.as_reference()],
     }
 
 
-def policy_report(namespace: str, results: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    listed = list(results)
-    summary = {"pass": 0, "fail": 0, "warn": 0, "error": 0, "skip": 0}
-    for result in listed:
-        summary[result["result"]] += 1
+RESULT_KINDS = ("pass", "fail", "warn", "error", "skip")
+
+
+def report_header(namespace: str, counts: Mapping[str, int]) -> dict[str, Any]:
+    """Everything in a namespace's PolicyReport but its results."""
     return {
         "apiVersion": API_VERSION,
         "kind": "PolicyReport",
@@ -110,6 +131,15 @@ def policy_report(namespace: str, results: Iterable[dict[str, Any]]) -> dict[str
             "namespace": namespace,
             "labels": {"app.kubernetes.io/managed-by": "winpod"},
         },
-        "summary": summary,
-        "results": listed,
+        "summary": {kind: int(counts.get(kind, 0)) for kind in RESULT_KINDS},
     }
+
+
+def policy_report(namespace: str, results: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    listed = list(results)
+    counts: dict[str, int] = {}
+    for result in listed:
+        counts[result["result"]] = counts.get(result["result"], 0) + 1
+    report = report_header(namespace, counts)
+    report["results"] = listed
+    return report

@@ -17,6 +17,7 @@ import contextlib
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar
@@ -26,9 +27,12 @@ import orjson
 from app.cluster.backoff import Backoff
 from app.cluster.client import call_raw, describe_error, list_pages
 from app.cluster.log import log
-from app.cluster.metrics import CACHE_OBJECTS, RELISTS, WATCH_RESTARTS
 
 V = TypeVar("V")
+
+# A watch that stayed open this long before failing resets the backoff: the next failure
+# starts a new streak instead of continuing an old one.
+HEALTHY_WATCH_SECONDS = 1.0
 
 
 class _Gone(Exception):
@@ -66,6 +70,11 @@ class Reflector(Generic[V]):
         self._last_sync: float | None = None
         self._stale_logged = False
         self._gone_streak = 0
+        self._opened_at = 0.0  # when the current (or last) watch stream opened
+        # Read by the view's metrics collector; only this reflector's thread writes them.
+        self.relists: Counter[str] = Counter()  # by reason: initial, expired, error
+        self.watch_restarts: Counter[str] = Counter()  # by why the watch ended
+        self.size = 0
 
     # --- public ----------------------------------------------------------------------------
 
@@ -104,12 +113,15 @@ class Reflector(Generic[V]):
                 if self._rv is None:
                     self._rv = self._list(client, relist_reason)
                 self._watch(client)
-                WATCH_RESTARTS.labels(self.resource, "timeout").inc()
+                self.watch_restarts["timeout"] += 1
             except _Gone:
                 self._rv, relist_reason = None, "expired"
-                WATCH_RESTARTS.labels(self.resource, "expired").inc()
-                log("watch_expired", resource=self.resource,
-                    detail="resourceVersion too old (410 Gone); relisting")
+                self.watch_restarts["expired"] += 1
+                log(
+                    "watch_expired",
+                    resource=self.resource,
+                    detail="resourceVersion too old (410 Gone); relisting",
+                )
                 # Relisting is the cure, but 410s in a row (list, watch, 410 ...) must not spin.
                 if self._gone_streak and self._stop.wait(self._backoff.next_delay()):
                     return
@@ -117,12 +129,15 @@ class Reflector(Generic[V]):
             except Exception as exc:  # every failure is retried; the cache keeps serving
                 if self._stop.is_set():
                     return
+                opened, self._opened_at = self._opened_at, 0.0
+                if opened and time.monotonic() - opened >= HEALTHY_WATCH_SECONDS:
+                    self._backoff.reset()  # a watch that ran a while is not a failure streak
                 self._disconnected()
                 delay = self._backoff.next_delay()
                 if self._rv is None:
                     relist_reason = "error" if self.synced.is_set() else relist_reason
                 else:
-                    WATCH_RESTARTS.labels(self.resource, "error").inc()
+                    self.watch_restarts["error"] += 1
                 stale = self.staleness()
                 log(
                     "cluster_unreachable" if self.synced.is_set() else "initial_sync_failed",
@@ -131,7 +146,9 @@ class Reflector(Generic[V]):
                     error=describe_error(exc),
                     retry_in_seconds=round(delay, 2),
                     stale_seconds=None if stale is None else round(stale, 1),
-                    serving="last good cache" if self.synced.is_set() else "nothing yet (not ready)",
+                    serving="last good cache"
+                    if self.synced.is_set()
+                    else "nothing yet (not ready)",
                 )
                 if self._stop.wait(delay):
                     return
@@ -152,13 +169,18 @@ class Reflector(Generic[V]):
                 value = self._transform(obj)
                 if key and value is not None:
                     items[key] = value
-        RELISTS.labels(self.resource, reason).inc()
+        self.relists[reason] += 1
         self._items = items
         self._publish()
         self._synced_now()
         self._backoff.reset()
-        log("listed", resource=self.resource, objects=len(items), resourceVersion=list_rv,
-            reason=reason)
+        log(
+            "listed",
+            resource=self.resource,
+            objects=len(items),
+            resourceVersion=list_rv,
+            reason=reason,
+        )
         return list_rv
 
     def _watch(self, client: Any) -> None:
@@ -168,9 +190,12 @@ class Reflector(Generic[V]):
 
         low, high = self._watch_seconds
         seconds = random.randint(low, high)  # spread reconnects of many replicas
-        query: dict[str, str | int | bool] = {"watch": True, "allowWatchBookmarks": True,
-                 "resourceVersion": self._rv or "",
-                 "timeoutSeconds": seconds}
+        query: dict[str, str | int | bool] = {
+            "watch": True,
+            "allowWatchBookmarks": True,
+            "resourceVersion": self._rv or "",
+            "timeoutSeconds": seconds,
+        }
         try:
             response = call_raw(client, self.path, query, timeout=(10.0, seconds + 30.0))
         except ApiException as exc:
@@ -178,6 +203,7 @@ class Reflector(Generic[V]):
                 raise _Gone() from exc
             raise
         self._response = response
+        self._opened_at = time.monotonic()
         try:
             if self._stop.is_set():
                 return
@@ -185,6 +211,7 @@ class Reflector(Generic[V]):
             for event in _events(response):
                 self._apply(event)
                 self._gone_streak = 0
+                self._backoff.reset()
         finally:
             self._response = None
             self.connected = False
@@ -220,7 +247,7 @@ class Reflector(Generic[V]):
     # --- state -----------------------------------------------------------------------------
 
     def _publish(self) -> None:
-        CACHE_OBJECTS.labels(self.resource).set(len(self._items))
+        self.size = len(self._items)
         self._on_change(MappingProxyType(self._items))
 
     def _synced_now(self, connected: bool = False) -> None:
@@ -235,8 +262,12 @@ class Reflector(Generic[V]):
         self.connected = False
         if self.synced.is_set() and not self._stale_logged:
             self._stale_logged = True
-            log("cache_stale", level="warning", resource=self.resource,
-                detail="apiserver unreachable; serving the last good cache")
+            log(
+                "cache_stale",
+                level="warning",
+                resource=self.resource,
+                detail="apiserver unreachable; serving the last good cache",
+            )
 
     def _interrupt(self) -> None:
         response = self._response

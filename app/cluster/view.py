@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from app.cluster.backoff import Backoff
 from app.cluster.client import ClusterError, describe_error, get_json, list_pages
 from app.cluster.log import log
-from app.cluster.metrics import CACHE_STALENESS
 from app.cluster.nspolicy import namespace_labels, namespace_policy
 from app.cluster.reflector import Reflector
 from app.config import Config, NamespacePolicy
@@ -62,10 +64,13 @@ def _parse_version_doc(doc: Any) -> KubeVersion:
     return parse_version(doc["gitVersion"])
 
 
-class ClusterCacheView:
+class ClusterCacheView(Collector):
     """The live view: RuntimeClasses and Namespaces kept by list+watch, the version by polling
     /version. Not ready until both caches have listed once; afterwards it keeps answering from
-    the last good cache whatever the apiserver does."""
+    the last good cache whatever the apiserver does.
+
+    It is also a Prometheus collector (`registry.register(view)`): its metrics are computed at
+    scrape time, so staleness keeps growing while nothing in the cache can change."""
 
     def __init__(
         self,
@@ -88,14 +93,24 @@ class ClusterCacheView:
         self._stop = threading.Event()
         self.reflectors = {
             "runtimeclasses": Reflector[dict[str, Any]](
-                resource="runtimeclasses", path=RUNTIME_CLASSES_PATH, make_client=make_client,
-                transform=runtime_class_object, on_change=self._set_runtime_classes,
-                backoff=backoff(), page_size=page_size, watch_seconds=watch_seconds,
+                resource="runtimeclasses",
+                path=RUNTIME_CLASSES_PATH,
+                make_client=make_client,
+                transform=runtime_class_object,
+                on_change=self._set_runtime_classes,
+                backoff=backoff(),
+                page_size=page_size,
+                watch_seconds=watch_seconds,
             ),
             "namespaces": Reflector[dict[str, str]](
-                resource="namespaces", path=NAMESPACES_PATH, make_client=make_client,
-                transform=namespace_labels, on_change=self._set_policies,
-                backoff=backoff(), page_size=page_size, watch_seconds=watch_seconds,
+                resource="namespaces",
+                path=NAMESPACES_PATH,
+                make_client=make_client,
+                transform=namespace_labels,
+                on_change=self._set_policies,
+                backoff=backoff(),
+                page_size=page_size,
+                watch_seconds=watch_seconds,
             ),
         }
         self._version_thread: threading.Thread | None = None
@@ -118,8 +133,7 @@ class ClusterCacheView:
     # --- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> ClusterCacheView:
-        for resource, reflector in self.reflectors.items():
-            CACHE_STALENESS.labels(resource).set_function(_staleness_of(reflector))
+        for reflector in self.reflectors.values():
             reflector.start()
         if self._pinned is None:
             self._version_thread = threading.Thread(
@@ -145,6 +159,49 @@ class ClusterCacheView:
     def staleness(self, resource: str) -> float | None:
         return self.reflectors[resource].staleness()
 
+    def collect(self) -> Iterator[Metric]:
+        stale = GaugeMetricFamily(
+            "winpod_cluster_cache_staleness_seconds",
+            "Seconds since the cache last matched the apiserver (0 while its watch is open; "
+            "NaN before the first sync).",
+            labels=["resource"],
+        )
+        size = GaugeMetricFamily(
+            "winpod_cluster_cache_objects", "Objects in the cache.", labels=["resource"]
+        )
+        relists = CounterMetricFamily(
+            "winpod_cluster_relists",
+            "Full lists, by why: initial, expired (410 Gone), error.",
+            labels=["resource", "reason"],
+        )
+        restarts = CounterMetricFamily(
+            "winpod_cluster_watch_restarts",
+            "Watches that ended and were reopened, by why: timeout, expired (410 Gone), error.",
+            labels=["resource", "reason"],
+        )
+        for resource, reflector in self.reflectors.items():
+            staleness = reflector.staleness()
+            stale.add_metric([resource], float("nan") if staleness is None else staleness)
+            size.add_metric([resource], reflector.size)
+            for reason, count in sorted(reflector.relists.items()):
+                relists.add_metric([resource, reason], count)
+            for reason, count in sorted(reflector.watch_restarts.items()):
+                restarts.add_metric([resource, reason], count)
+        ready = GaugeMetricFamily(
+            "winpod_cluster_cache_ready",
+            "1 once both caches have listed once.",
+            value=1.0 if self.ready() else 0.0,
+        )
+        version = GaugeMetricFamily(
+            "winpod_cluster_version_info",
+            "The Kubernetes version rules are chosen for.",
+            labels=["version", "source"],
+        )
+        current = self.version()
+        if current is not None:
+            version.add_metric([str(current), "config" if self._pinned else "apiserver"], 1.0)
+        yield from (stale, size, relists, restarts, ready, version)
+
     # --- cache callbacks -------------------------------------------------------------------
 
     def _set_runtime_classes(self, objects: Mapping[str, dict[str, Any]]) -> None:
@@ -162,9 +219,13 @@ class ClusterCacheView:
                     found = _parse_version_doc(get_json(client, VERSION_PATH))
                 except Exception as exc:
                     delay = backoff.next_delay()
-                    log("version_discovery_failed", level="warning", error=describe_error(exc),
+                    log(
+                        "version_discovery_failed",
+                        level="warning",
+                        error=describe_error(exc),
                         retry_in_seconds=round(delay, 2),
-                        using=str(self._version) if self._version else "the latest known rules")
+                        using=str(self._version) if self._version else "the latest known rules",
+                    )
                     self._stop.wait(delay)
                     continue
                 backoff.reset()
@@ -174,14 +235,6 @@ class ClusterCacheView:
                 self._stop.wait(self._version_refresh)
         finally:
             client.close()
-
-
-def _staleness_of(reflector: Reflector[Any]) -> Callable[[], float]:
-    def value() -> float:
-        stale = reflector.staleness()
-        return float("nan") if stale is None else stale
-
-    return value
 
 
 class ClusterSnapshotView:
@@ -212,8 +265,15 @@ class ClusterSnapshotView:
         return True
 
     @classmethod
-    def read(cls, config: Config, client: Any, page_size: int = 500) -> ClusterSnapshotView:
-        """List RuntimeClasses and Namespaces and read /version, once. Raises ClusterError."""
+    def read(
+        cls, config: Config, client: Any, page_size: int = 500, namespaces: list[str] | None = None
+    ) -> ClusterSnapshotView:
+        """List RuntimeClasses and read /version once, and either list every Namespace or, when
+        `namespaces` is given, get just those (so a user allowed only `get` on a few namespaces
+        can still audit them). Raises ClusterError; a namespace that does not exist is left out
+        of `.namespaces`."""
+        from kubernetes.client import ApiException
+
         step = "list RuntimeClasses"
         try:
             classes: dict[str, dict[str, Any]] = {}
@@ -222,14 +282,25 @@ class ClusterSnapshotView:
                     rc = runtime_class_object(obj)
                     if rc is not None:
                         classes[rc["metadata"]["name"]] = rc
-            step = "list Namespaces"
             labels: dict[str, dict[str, str]] = {}
-            for page in list_pages(client, NAMESPACES_PATH, page_size=page_size):
-                for obj in page:
-                    found = namespace_labels(obj)
-                    name = (obj.get("metadata") or {}).get("name")
-                    if found is not None and isinstance(name, str):
-                        labels[name] = found
+            if namespaces is None:
+                step = "list Namespaces"
+                for page in list_pages(client, NAMESPACES_PATH, page_size=page_size):
+                    for obj in page:
+                        found = namespace_labels(obj)
+                        name = (obj.get("metadata") or {}).get("name")
+                        if found is not None and isinstance(name, str):
+                            labels[name] = found
+            for wanted in namespaces or ():
+                step = f"get Namespace {wanted}"
+                try:
+                    found = namespace_labels(get_json(client, f"{NAMESPACES_PATH}/{wanted}"))
+                except ApiException as exc:
+                    if exc.status != 404:
+                        raise
+                    continue
+                if found is not None:
+                    labels[wanted] = found
             step = "read /version"
             if config.kubernetesVersion:
                 version = parse_version(config.kubernetesVersion)

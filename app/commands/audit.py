@@ -19,24 +19,51 @@ HELP = (
 
 EXIT_OK, EXIT_DENIED, EXIT_USAGE, EXIT_CLUSTER = 0, 1, 2, 3
 PROGRESS_SECONDS = 2.0
+ETCD_OBJECT_LIMIT = 1_572_864  # etcd's default --max-request-bytes (1.5 MiB)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     scope = parser.add_mutually_exclusive_group()
-    scope.add_argument("-n", "--namespace", action="append", metavar="NS", dest="namespaces",
-                       help="audit this namespace (repeatable); default: all namespaces")
-    scope.add_argument("-A", "--all-namespaces", action="store_true",
-                       help="audit every namespace (the default)")
-    parser.add_argument("--mutate", action="store_true",
-                        help="evaluate each object as it would be after winpod's mutation")
-    parser.add_argument("--format", choices=("text", "json", "sarif", "policyreport"),
-                        default="text", help="output on stdout (policyreport: YAML, one per namespace)")
-    parser.add_argument("--apply", action="store_true",
-                        help="create or replace a PolicyReport named 'winpod' in each namespace")
-    parser.add_argument("--page-size", type=int, default=500, metavar="N",
-                        help="objects per list call (default 500)")
+    scope.add_argument(
+        "-n",
+        "--namespace",
+        action="append",
+        metavar="NS",
+        dest="namespaces",
+        help="audit this namespace (repeatable); default: all namespaces",
+    )
+    scope.add_argument(
+        "-A", "--all-namespaces", action="store_true", help="audit every namespace (the default)"
+    )
+    parser.add_argument(
+        "--mutate",
+        action="store_true",
+        help="evaluate each object as it would be after winpod's mutation",
+    )
+    parser.add_argument(
+        "--format",
+        choices=("text", "json", "sarif", "policyreport"),
+        default="text",
+        help="output on stdout (policyreport: YAML, one per namespace)",
+    )
+    parser.add_argument(
+        "--apply",
+        action="store_true",
+        help="create or replace a PolicyReport named 'winpod' in each namespace",
+    )
+    parser.add_argument(
+        "--page-size",
+        type=int,
+        default=500,
+        metavar="N",
+        help="objects per list call (default 500)",
+    )
     parser.add_argument("--config", metavar="FILE", help="winpod config file")
-    parser.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig (default: $KUBECONFIG or ~/.kube/config; in a pod: its service account)")
+    parser.add_argument(
+        "--kubeconfig",
+        metavar="FILE",
+        help="kubeconfig (default: $KUBECONFIG or ~/.kube/config; in a pod: its service account)",
+    )
     parser.add_argument("--context", metavar="NAME", help="kubeconfig context")
 
 
@@ -62,8 +89,8 @@ def run(args: argparse.Namespace) -> int:
     client: Any = None
     try:
         client = make_api_client(args.kubeconfig, args.context)
-        view = ClusterSnapshotView.read(config, client, page_size=args.page_size)
         namespaces = sorted(set(args.namespaces)) if args.namespaces else None
+        view = ClusterSnapshotView.read(config, client, page_size=args.page_size, namespaces=namespaces)
         for missing in sorted(set(namespaces or ()) - set(view.namespaces)):
             print(f"winpod audit: namespace {missing} not found", file=sys.stderr)
         evaluate = engine_evaluator(engine, view, mutate=args.mutate)
@@ -100,13 +127,18 @@ class _Progress:
             f"winpod audit: {sum(summary.listed.values()):,} listed ({summary.pages} pages), "
             f"{summary.checked:,} checked, {sum(summary.covered.values()):,} covered by "
             f"controllers, {summary.denied:,} would be denied",
-            file=self.stream, flush=True,
+            file=self.stream,
+            flush=True,
         )
 
 
 def _write(
-    fmt: str, audited: Iterator[Audited], summary: AuditSummary, spool: ResultSpool | None,
-    engine: Engine, out: TextIO,
+    fmt: str,
+    audited: Iterator[Audited],
+    summary: AuditSummary,
+    spool: ResultSpool | None,
+    engine: Engine,
+    out: TextIO,
 ) -> None:
     if fmt == "text":
         for item in audited:
@@ -165,9 +197,7 @@ def _text_summary(summary: AuditSummary, out: TextIO) -> None:
         f"{summary.warned:,} warned, {summary.clean:,} clean, {summary.errors:,} unreadable\n"
     )
     if covered:
-        out.write(
-            f"  not checked again, their controller's template was: {covered}\n"
-        )
+        out.write(f"  not checked again, their controller's template was: {covered}\n")
     out.write(f"  findings: {findings}\n")
     for (rule, action), count in sorted(summary.rules.items(), key=lambda i: (-i[1], i[0]))[:20]:
         out.write(f"    {count:>8,}  {action:<5} {rule}\n")
@@ -177,8 +207,15 @@ def _text_summary(summary: AuditSummary, out: TextIO) -> None:
 def _finding_dicts(item: Audited) -> list[dict[str, Any]]:
     assert item.evaluation is not None
     return [
-        {"rule": f.rule, "action": f.action.value, "path": f.path, "message": f.message,
-         "fix": f.fix, "exempted": f.exempted, "exemptionReason": f.exemption_reason}
+        {
+            "rule": f.rule,
+            "action": f.action.value,
+            "path": f.path,
+            "message": f.message,
+            "fix": f.fix,
+            "exempted": f.exempted,
+            "exemptionReason": f.exemption_reason,
+        }
         for f in item.evaluation.findings
     ]
 
@@ -191,8 +228,11 @@ def _json(audited: Iterator[Audited], summary: AuditSummary, out: TextIO) -> Non
     first = True
     for item in audited:
         doc: dict[str, Any] = {
-            "apiVersion": item.ref.api_version, "kind": item.ref.kind,
-            "namespace": item.ref.namespace, "name": item.ref.name, "uid": item.ref.uid,
+            "apiVersion": item.ref.api_version,
+            "kind": item.ref.kind,
+            "namespace": item.ref.namespace,
+            "name": item.ref.name,
+            "uid": item.ref.uid,
             "verdict": _verdict(item).lower(),
         }
         if item.evaluation is None:
@@ -225,19 +265,32 @@ def _sarif(audited: Iterator[Audited], engine: Engine, out: TextIO) -> None:
         where = f"{item.ref.namespace}/{item.ref.kind}/{item.ref.name}".lstrip("/")
         results: list[dict[str, Any]] = []
         if item.evaluation is None:
-            results.append({"ruleId": "winpod-unreadable", "level": "error",
-                            "message": {"text": item.error or "cannot be evaluated"},
-                            "locations": [{"logicalLocations": [{"fullyQualifiedName": where}]}]})
+            results.append(
+                {
+                    "ruleId": "winpod-unreadable",
+                    "level": "error",
+                    "message": {"text": item.error or "cannot be evaluated"},
+                    "locations": [{"logicalLocations": [{"fullyQualifiedName": where}]}],
+                }
+            )
         else:
             for f in item.evaluation.findings:
                 if f.exempted:
                     continue
-                results.append({
-                    "ruleId": f.rule, "level": _SARIF_LEVEL[f.action.value],
-                    "message": {"text": f.line()},
-                    "locations": [{"logicalLocations": [
-                        {"fullyQualifiedName": f"{where}:{f.path}", "kind": "object"}]}],
-                })
+                results.append(
+                    {
+                        "ruleId": f.rule,
+                        "level": _SARIF_LEVEL[f.action.value],
+                        "message": {"text": f.line()},
+                        "locations": [
+                            {
+                                "logicalLocations": [
+                                    {"fullyQualifiedName": f"{where}:{f.path}", "kind": "object"}
+                                ]
+                            }
+                        ],
+                    }
+                )
         for result in results:
             out.write(("" if first else ",") + "\n" + orjson.dumps(result).decode())
             first = False
@@ -245,18 +298,24 @@ def _sarif(audited: Iterator[Audited], engine: Engine, out: TextIO) -> None:
 
 
 def _policy_reports(spool: ResultSpool, out: TextIO) -> None:
+    """One YAML document per namespace, written result by result: a namespace with many
+    findings never has to be held as one object just to be printed."""
     import yaml
 
-    from app.cluster.policyreport import policy_report
+    from app.cluster.policyreport import report_header
 
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
     for namespace in spool.namespaces():
-        report = policy_report(namespace, spool.results(namespace))
         out.write("---\n")
-        yaml.dump(report, out, Dumper=dumper, sort_keys=False, width=200)
+        header = report_header(namespace, spool.summaries[namespace])
+        yaml.dump(header, out, Dumper=dumper, sort_keys=False, width=200)
+        out.write("results:\n")
+        for result in spool.results(namespace):
+            yaml.dump([result], out, Dumper=dumper, sort_keys=False, width=200)
 
 
 def _apply(client: Any, spool: ResultSpool, log: TextIO) -> None:
+    import orjson
     from kubernetes.client import ApiException, CustomObjectsApi
 
     from app.cluster.client import ClusterError, describe_error
@@ -267,17 +326,28 @@ def _apply(client: Any, spool: ResultSpool, log: TextIO) -> None:
     applied = 0
     for namespace in spool.namespaces():
         report = policy_report(namespace, spool.results(namespace))
+        size = len(orjson.dumps(report))
+        if size > ETCD_OBJECT_LIMIT:
+            print(
+                f"winpod audit: PolicyReport {namespace}/{REPORT_NAME} is {size / 2**20:.1f} MiB, over "
+                "etcd's default 1.5 MiB object limit; the apiserver will likely refuse it",
+                file=log,
+            )
         try:
             try:
-                api.create_namespaced_custom_object(group, version, namespace, "policyreports", report)
+                api.create_namespaced_custom_object(
+                    group, version, namespace, "policyreports", report
+                )
             except ApiException as exc:
                 if exc.status != 409:
                     raise
                 current: Any = api.get_namespaced_custom_object(
-                    group, version, namespace, "policyreports", REPORT_NAME)
+                    group, version, namespace, "policyreports", REPORT_NAME
+                )
                 report["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
                 api.replace_namespaced_custom_object(
-                    group, version, namespace, "policyreports", REPORT_NAME, report)
+                    group, version, namespace, "policyreports", REPORT_NAME, report
+                )
         except ApiException as exc:
             raise ClusterError(
                 f"applying PolicyReport {namespace}/{REPORT_NAME}: {describe_error(exc)}"

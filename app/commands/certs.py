@@ -34,42 +34,54 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--service", default="winpod", help="the webhook's Service name")
     parser.add_argument("--namespace", default="winpod", help="the Service's namespace")
     parser.add_argument(
-        "--out-dir", required=True, type=Path,
+        "--out-dir",
+        required=True,
+        type=Path,
         help="directory for ca.crt, ca.key, tls.crt, tls.key (created if missing)",
     )
     parser.add_argument(
-        "--secret-manifest", type=Path, metavar="FILE",
+        "--secret-manifest",
+        type=Path,
+        metavar="FILE",
         help="also write a kubernetes.io/tls Secret (tls.crt, tls.key, ca.crt) to FILE (0600)",
     )
     parser.add_argument(
         "--secret-name", default=None, help="the Secret's name (default: SERVICE-tls)"
     )
     parser.add_argument(
-        "--ca-bundle", action="store_true",
+        "--ca-bundle",
+        action="store_true",
         help="print the base64 caBundle on stdout (everything else goes to stderr)",
     )
     parser.add_argument(
-        "--patch-webhooks", nargs="+", type=Path, default=[], metavar="FILE",
+        "--patch-webhooks",
+        nargs="+",
+        type=Path,
+        default=[],
+        metavar="FILE",
         help="set clientConfig.caBundle in the Mutating/ValidatingWebhookConfigurations in "
         "these YAML files whose service is SERVICE in NAMESPACE (files are rewritten)",
     )
     parser.add_argument(
         "--days", type=int, default=365, help="validity of a new serving certificate (days)"
     )
+    parser.add_argument("--ca-days", type=int, default=3650, help="validity of a new CA (days)")
     parser.add_argument(
-        "--ca-days", type=int, default=3650, help="validity of a new CA (days)"
-    )
-    parser.add_argument(
-        "--renew", action="store_true",
+        "--renew",
+        action="store_true",
         help="keep the CA in --out-dir; re-sign the serving certificate only when it expires "
         "within --renew-within days, lacks a name, or was not signed by that CA",
     )
     parser.add_argument(
-        "--renew-within", type=float, default=30.0, metavar="DAYS",
+        "--renew-within",
+        type=float,
+        default=30.0,
+        metavar="DAYS",
         help="with --renew: re-sign when the serving certificate expires within DAYS (30)",
     )
     parser.add_argument(
-        "--force", action="store_true",
+        "--force",
+        action="store_true",
         help="replace a CA already in --out-dir (the cluster's caBundle must then be updated)",
     )
 
@@ -133,9 +145,11 @@ def _run(args: argparse.Namespace) -> int:
         _write(paths[CA_CERT], ca.cert_pem, private=False)
         _write(paths[CA_KEY], ca.key_pem, private=True)
         _write_serving(certs.make_serving_cert(ca, names, days=args.days), paths)
-        _say(f"{paths[CA_CERT]}: new CA {_cn(ca.cert)}, valid until "
-             f"{ca.cert.not_valid_after_utc:%Y-%m-%d} UTC ({paths[CA_KEY]} is its key: keep it "
-             "for renewals)")
+        _say(
+            f"{paths[CA_CERT]}: new CA {_cn(ca.cert)}, valid until "
+            f"{ca.cert.not_valid_after_utc:%Y-%m-%d} UTC ({paths[CA_KEY]} is its key: keep it "
+            "for renewals)"
+        )
 
     serving = certs.load_key_pair(
         paths[TLS_CERT].read_bytes(), paths[TLS_KEY].read_bytes(), what=str(paths[TLS_CERT])
@@ -148,8 +162,9 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.secret_manifest is not None:
         name = args.secret_name or f"{args.service}-tls"
-        manifest = secret_manifest(name, args.namespace, serving.cert_pem, serving.key_pem,
-                                   ca.cert_pem)
+        manifest = secret_manifest(
+            name, args.namespace, serving.cert_pem, serving.key_pem, ca.cert_pem
+        )
         _write(args.secret_manifest, _dump([manifest]), private=True)
         _say(f"{args.secret_manifest}: Secret {args.namespace}/{name} (kubernetes.io/tls)")
 
@@ -226,9 +241,7 @@ def secret_manifest(
     }
 
 
-def patch_webhook_documents(
-    documents: list[Any], bundle: str, service: str, namespace: str
-) -> int:
+def patch_webhook_documents(documents: list[Any], bundle: str, service: str, namespace: str) -> int:
     """Set caBundle on every webhook (in place) that calls service/namespace; returns how many."""
     count = 0
     for doc in documents:
@@ -261,8 +274,10 @@ def patch_webhook_files(path: Path, bundle: str, service: str, namespace: str) -
 
     try:
         documents = list(
-            yaml.load_all(path.read_text(encoding="utf-8"),
-                          Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+            yaml.load_all(
+                path.read_text(encoding="utf-8"),
+                Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader),
+            )
         )
     except yaml.YAMLError as exc:
         raise CertError(f"{path}: not valid YAML: {exc}") from exc

@@ -33,41 +33,56 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         " 2 a usage error or an input that could not be read or parsed (wins over 1)"
     )
     parser.add_argument(
-        "paths", nargs="+", metavar="PATH",
+        "paths",
+        nargs="+",
+        metavar="PATH",
         help="a file, a directory (searched recursively for *.yaml, *.yml, *.json) or - for stdin",
     )
     parser.add_argument("--config", metavar="FILE", help="winpod config file (the webhook's)")
     parser.add_argument(
-        "--policies", metavar="DIR", action="append",
+        "--policies",
+        metavar="DIR",
+        action="append",
         help="rule directory to use instead of the shipped policies/ (repeatable)",
     )
     parser.add_argument(
-        "--kubernetes-version", metavar="VERSION",
+        "--kubernetes-version",
+        metavar="VERSION",
         help="target Kubernetes version, e.g. 1.30 (default: the config's, else the latest known)",
     )
     parser.add_argument(
-        "--format", choices=("text", "json", "junit", "sarif"), default="text",
+        "--format",
+        choices=("text", "json", "junit", "sarif"),
+        default="text",
         help="output format (default: text)",
     )
     parser.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE")
     parser.add_argument(
-        "--fail-on", choices=("deny", "warn"), default="deny",
+        "--fail-on",
+        choices=("deny", "warn"),
+        default="deny",
         help="exit 1 on denials (default), or on denials and warnings",
     )
     parser.add_argument(
-        "-v", "--verbose", action="store_true",
+        "-v",
+        "--verbose",
+        action="store_true",
         help="also list skipped objects and empty files",
     )
     parser.add_argument(
-        "--mutate", action="store_true",
+        "--mutate",
+        action="store_true",
         help="check each pod as the mutating webhook would leave it",
     )
     parser.add_argument(
-        "--cluster", action="store_true",
+        "--cluster",
+        action="store_true",
         help="use the current kubeconfig context's RuntimeClasses, namespaces and version",
     )
     parser.add_argument(
-        "--kubeconfig", metavar="FILE", help="with --cluster: this kubeconfig (default: $KUBECONFIG)"
+        "--kubeconfig",
+        metavar="FILE",
+        help="with --cluster: this kubeconfig (default: $KUBECONFIG)",
     )
     parser.add_argument("--context", metavar="NAME", help="with --cluster: this kubeconfig context")
 
@@ -214,8 +229,15 @@ def build_report(
     errors = [ErrorRecord(file=e.file, line=e.line, message=e.message) for e in inputs.errors]
     for skipped in inputs.skipped:
         objects.append(
-            ObjectRecord(file=skipped.file, line=skipped.line, kind=None, namespace=None,
-                         name=None, checked=False, skippedReason=skipped.reason)
+            ObjectRecord(
+                file=skipped.file,
+                line=skipped.line,
+                kind=None,
+                namespace=None,
+                name=None,
+                checked=False,
+                skippedReason=skipped.reason,
+            )
         )
     failing = {"deny"} if fail_on == "deny" else {"deny", "warn"}
     for manifest in inputs.manifests:
@@ -224,9 +246,15 @@ def build_report(
             continue
         if not evaluation.checked:
             objects.append(
-                ObjectRecord(file=manifest.file, line=manifest.line, kind=evaluation.kind,
-                             namespace=evaluation.namespace, name=evaluation.name,
-                             checked=False, skippedReason=evaluation.skipped_reason)
+                ObjectRecord(
+                    file=manifest.file,
+                    line=manifest.line,
+                    kind=evaluation.kind,
+                    namespace=evaluation.namespace,
+                    name=evaluation.name,
+                    checked=False,
+                    skippedReason=evaluation.skipped_reason,
+                )
             )
             continue
         records: list[FindingRecord] = []
@@ -234,11 +262,18 @@ def build_report(
             action = str(finding.action)
             records.append(
                 FindingRecord(
-                    rule=finding.rule, action=action,
-                    kind=evaluation.kind, namespace=evaluation.namespace, name=evaluation.name,
-                    path=finding.path, message=finding.message, fix=finding.fix,
-                    file=manifest.file, line=line_of(manifest, finding.path),
-                    exempted=finding.exempted, exemptionReason=finding.exemption_reason,
+                    rule=finding.rule,
+                    action=action,
+                    kind=evaluation.kind,
+                    namespace=evaluation.namespace,
+                    name=evaluation.name,
+                    path=finding.path,
+                    message=finding.message,
+                    fix=finding.fix,
+                    file=manifest.file,
+                    line=line_of(manifest, finding.path),
+                    exempted=finding.exempted,
+                    exemptionReason=finding.exemption_reason,
                     blocks=action in failing and not finding.exempted,
                 )
             )
@@ -248,12 +283,17 @@ def build_report(
         decision = evaluation.os
         objects.append(
             ObjectRecord(
-                file=manifest.file, line=manifest.line, kind=evaluation.kind,
-                namespace=evaluation.namespace, name=evaluation.name, checked=True,
+                file=manifest.file,
+                line=manifest.line,
+                kind=evaluation.kind,
+                namespace=evaluation.namespace,
+                name=evaluation.name,
+                checked=True,
                 os=decision.os if decision else "unknown",
                 osEvidence=_evidence(decision),
                 osEvidencePath=_evidence_path(decision, manifest.obj),
-                denied=evaluation.denied, findings=indexes,
+                denied=evaluation.denied,
+                findings=indexes,
             )
         )
 
@@ -269,11 +309,19 @@ def build_report(
     else:
         exit_code = EXIT_OK
     summary = Summary(
-        files=len(inputs.files), objects=len(objects), checked=len(checked),
-        skipped=len(objects) - len(checked), windows=oses["windows"], linux=oses["linux"],
-        unknown=oses["unknown"], deny=actions["deny"], warn=actions["warn"],
-        audit=actions["audit"], exempted=len(findings) - len(counted),
-        deniedObjects=sum(1 for o in checked if o.denied), errors=len(errors),
+        files=len(inputs.files),
+        objects=len(objects),
+        checked=len(checked),
+        skipped=len(objects) - len(checked),
+        windows=oses["windows"],
+        linux=oses["linux"],
+        unknown=oses["unknown"],
+        deny=actions["deny"],
+        warn=actions["warn"],
+        audit=actions["audit"],
+        exempted=len(findings) - len(counted),
+        deniedObjects=sum(1 for o in checked if o.denied),
+        errors=len(errors),
         skippedKinds=dict(sorted(skipped_kinds.items())),
         failOn=fail_on,
         exitCode=exit_code,
@@ -282,13 +330,23 @@ def build_report(
     for spec in engine.catalog.rules.values():
         entry = select_version(spec, version)
         rules.append(
-            RuleRecord(id=spec.id, title=spec.title, os=spec.os,
-                       action=entry.action if entry else "off",
-                       source=spec.source, notes=spec.notes)
+            RuleRecord(
+                id=spec.id,
+                title=spec.title,
+                os=spec.os,
+                action=entry.action if entry else "off",
+                source=spec.source,
+                notes=spec.notes,
+            )
         )
     return Report(
-        winpod=__version__, kubernetesVersion=str(version), summary=summary,
-        objects=objects, findings=findings, errors=errors, rules=rules,
+        winpod=__version__,
+        kubernetesVersion=str(version),
+        summary=summary,
+        objects=objects,
+        findings=findings,
+        errors=errors,
+        rules=rules,
     )
 
 
@@ -341,18 +399,24 @@ def _evaluate(
             evaluation: Evaluation = result.evaluation
             return evaluation
         return engine.evaluate(
-            obj, version=version, runtime_classes=runtime_classes,
+            obj,
+            version=version,
+            runtime_classes=runtime_classes,
             namespace_policy=namespace_policy,
         )
     except ShapeError as exc:
-        errors.append(ErrorRecord(file=manifest.file, line=manifest.line,
-                                  message=f"{_ref(obj)}: {exc}"))
+        errors.append(
+            ErrorRecord(file=manifest.file, line=manifest.line, message=f"{_ref(obj)}: {exc}")
+        )
     except Exception as exc:  # an engine bug must not hide the other files' results
-        errors.append(ErrorRecord(
-            file=manifest.file, line=manifest.line,
-            message=f"{_ref(obj)}: internal error in winpod ({type(exc).__name__}: {exc});"
-                    " please report it",
-        ))
+        errors.append(
+            ErrorRecord(
+                file=manifest.file,
+                line=manifest.line,
+                message=f"{_ref(obj)}: internal error in winpod ({type(exc).__name__}: {exc});"
+                " please report it",
+            )
+        )
     return None
 
 

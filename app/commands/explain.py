@@ -12,7 +12,9 @@ HELP = "print one rule: what it checks, its actions by Kubernetes version, and i
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("rule", metavar="RULE", help="a rule id, e.g. windows-subpath")
     parser.add_argument(
-        "--policies", metavar="DIR", action="append",
+        "--policies",
+        metavar="DIR",
+        action="append",
         help="rule directory to read instead of the shipped policies/ (repeatable)",
     )
 
@@ -43,8 +45,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
     def wrap(text: str, indent: str = "  ") -> str:
-        return textwrap.fill(" ".join(text.split()), width=96, initial_indent=indent,
-                             subsequent_indent=indent)
+        return textwrap.fill(
+            " ".join(text.split()), width=96, initial_indent=indent, subsequent_indent=indent
+        )
 
     out = [f"{spec.id}: {spec.title}", f"  applies to: {spec.os} pods", "", "checks:"]
     out += [f"  {path}" for path in spec.field_paths()]

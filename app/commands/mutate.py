@@ -22,17 +22,31 @@ EXIT_OK, EXIT_DENIED, EXIT_USAGE = 0, 1, 2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", nargs="+", metavar="PATH",
-                        help="manifest files or directories; - reads stdin")
-    parser.add_argument("--config", metavar="FILE", help="winpod config file (mutation switches,"
-                        " Windows taints, default OS, Kubernetes version)")
-    parser.add_argument("--output", "-o", choices=("yaml", "json"), default="yaml",
-                        help="format of the printed manifests (default yaml)")
+    parser.add_argument(
+        "paths", nargs="+", metavar="PATH", help="manifest files or directories; - reads stdin"
+    )
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="winpod config file (mutation switches,"
+        " Windows taints, default OS, Kubernetes version)",
+    )
+    parser.add_argument(
+        "--output",
+        "-o",
+        choices=("yaml", "json"),
+        default="yaml",
+        help="format of the printed manifests (default yaml)",
+    )
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--diff", action="store_true",
-                      help="print a unified diff of each changed object instead")
-    mode.add_argument("--patch", action="store_true",
-                      help="print each object's RFC 6902 patch as one JSON line instead")
+    mode.add_argument(
+        "--diff", action="store_true", help="print a unified diff of each changed object instead"
+    )
+    mode.add_argument(
+        "--patch",
+        action="store_true",
+        help="print each object's RFC 6902 patch as one JSON line instead",
+    )
 
 
 @dataclass(slots=True)
@@ -88,8 +102,7 @@ def run(args: argparse.Namespace) -> int:
     failed = bool(inputs.errors)
     for error in inputs.errors:
         print(error.describe(), file=sys.stderr)
-    runtime = {**engine.runtime_classes,
-               **runtime_class_index(m.obj for m in inputs.manifests)}
+    runtime = {**engine.runtime_classes, **runtime_class_index(m.obj for m in inputs.manifests)}
     previews: list[_Preview] = []
     denied = False
     left_out: dict[str, int] = {}
@@ -113,8 +126,9 @@ def run(args: argparse.Namespace) -> int:
             if finding.blocks:
                 denied = True
                 print(f"{where}: {ref}: would be denied: {finding.line()}", file=sys.stderr)
-        previews.append(_Preview(manifest.file, manifest.line, ref, pod, result.mutated,
-                                 result.patch))
+        previews.append(
+            _Preview(manifest.file, manifest.line, ref, pod, result.mutated, result.patch)
+        )
     if left_out:
         kinds = ", ".join(f"{k} ({n})" for k, n in sorted(left_out.items()))
         print(f"winpod mutate: left out objects that run no pods: {kinds}", file=sys.stderr)
@@ -156,8 +170,16 @@ def _render(objects: list[dict[str, Any]], output: str) -> str:
         listing = {"apiVersion": "v1", "kind": "List", "items": objects}
         return json.dumps(listing, indent=2, ensure_ascii=False) + "\n"
     dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-    return str(yaml.dump_all(objects, Dumper=dumper, sort_keys=False, explicit_start=True,
-                             default_flow_style=False, allow_unicode=True))
+    return str(
+        yaml.dump_all(
+            objects,
+            Dumper=dumper,
+            sort_keys=False,
+            explicit_start=True,
+            default_flow_style=False,
+            allow_unicode=True,
+        )
+    )
 
 
 def _diff(preview: _Preview, output: str) -> str:
@@ -166,5 +188,6 @@ def _diff(preview: _Preview, output: str) -> str:
     before = _render([preview.before], output).splitlines(keepends=True)
     after = _render([preview.after], output).splitlines(keepends=True)
     name = f"{preview.file}:{preview.line} {preview.ref}"
-    return "".join(difflib.unified_diff(before, after, f"{name} (as written)",
-                                        f"{name} (as admitted)"))
+    return "".join(
+        difflib.unified_diff(before, after, f"{name} (as written)", f"{name} (as admitted)")
+    )

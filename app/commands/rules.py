@@ -10,11 +10,14 @@ HELP = "list the rules (id, default action at the target version, OS, title)"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--policies", metavar="DIR", action="append",
+        "--policies",
+        metavar="DIR",
+        action="append",
         help="rule directory to list instead of the shipped policies/ (repeatable)",
     )
     parser.add_argument(
-        "--kubernetes-version", metavar="VERSION",
+        "--kubernetes-version",
+        metavar="VERSION",
         help="show the actions in force at this version (default: the latest known)",
     )
     parser.add_argument("--format", choices=("text", "json"), default="text")

@@ -13,9 +13,13 @@ EXIT_OK, EXIT_USAGE = 0, 2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, help="winpod config file (YAML)")
-    parser.add_argument("--cert-file", type=Path, required=True, help="serving certificate (PEM)")
-    parser.add_argument("--key-file", type=Path, required=True, help="its private key (PEM)")
+    parser.add_argument("--config", type=Path, metavar="PATH", help="winpod config file (YAML)")
+    parser.add_argument(
+        "--cert-file", type=Path, required=True, metavar="PATH", help="serving certificate (PEM)"
+    )
+    parser.add_argument(
+        "--key-file", type=Path, required=True, metavar="PATH", help="its private key (PEM)"
+    )
     parser.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
     parser.add_argument(
         "--port", type=int, default=8443, help="port (default 8443; 0 picks a free one)"
@@ -36,19 +40,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--cert-poll-seconds",
         type=float,
         default=1.0,
+        metavar="SECONDS",
         help="how often to look for a changed certificate (default 1)",
+    )
+    parser.add_argument(
+        "--shutdown-delay-seconds",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="on SIGTERM keep answering this long, with /readyz failing, before shutting down,"
+        " so the endpoint is gone before the port closes (default 0; 5 suits most clusters)",
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from app.clusterview import ClusterView, StaticClusterView
     from app.config import ConfigError, load_config
     from app.engine.evaluate import Engine
     from app.engine.rules import RuleError, load_catalog
     from app.webhook import create_app
-    from app.webhook.logs import JsonLog, uvicorn_log_config
+    from app.webhook.logs import JsonLog
+    from app.webhook.server import run_webhook
     from app.webhook.tlsreload import CertError, CertReloader
 
     try:
@@ -58,6 +70,12 @@ def run(args: argparse.Namespace) -> int:
         tls = CertReloader(args.cert_file, args.key_file, interval=args.cert_poll_seconds)
     except (ConfigError, RuleError, CertError, ValueError) as exc:
         print(f"winpod serve: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+    try:
+        sock = _listen(args.host, args.port)
+    except OSError as exc:
+        print(f"winpod serve: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
     view: ClusterView = StaticClusterView(config)
@@ -79,33 +97,10 @@ def run(args: argparse.Namespace) -> int:
 
     log = JsonLog(config.webhook.logLevel)
     app = create_app(engine, config, view, tls=tls, log=log)
-    try:
-        sock = _listen(args.host, args.port)
-    except OSError as exc:
-        print(f"winpod serve: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
     host, port = sock.getsockname()[:2]
     log.emit("info", "listening", {"url": f"https://{_url_host(host)}:{port}", "port": port})
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            loop="uvloop",
-            http="httptools",
-            lifespan="on",
-            # The socket carries TLS; this hands uvicorn the reloader's live context.
-            ssl_context_factory=lambda _config, _default: tls.context,
-            timeout_keep_alive=config.webhook.keepAliveSeconds,
-            # Kubernetes gives 30 s between SIGTERM and SIGKILL by default: finish in-flight
-            # reviews well inside that.
-            timeout_graceful_shutdown=20,
-            access_log=False,
-            server_header=False,
-            log_level=config.webhook.logLevel,
-            log_config=uvicorn_log_config(config.webhook.logLevel),
-        )
-    )
     try:
-        server.run(sockets=[sock])
+        run_webhook(app, config, tls, sock, log, args.shutdown_delay_seconds)
     finally:
         stop = getattr(view, "stop", None)
         if callable(stop):

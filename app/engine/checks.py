@@ -82,18 +82,24 @@ def memory_limits(data: RuleInput) -> Iterator[Hit]:
         requests = _dict(resources.get("requests"))
         limit = limits.get("memory")
         if limit is None:
-            yield Hit(f"{ref.path}.resources.limits.memory", None,
-                      message="no memory limit: Windows has no OOM killer, so memory use past"
-                              " the node's RAM pages to disk and slows every pod on the node")
+            yield Hit(
+                f"{ref.path}.resources.limits.memory",
+                None,
+                message="no memory limit: Windows has no OOM killer, so memory use past"
+                " the node's RAM pages to disk and slows every pod on the node",
+            )
             continue
         request = requests.get("memory")
         if request is None:
             continue  # the apiserver defaults the request to the limit
         limit_q, request_q = parse_quantity(limit), parse_quantity(request)
         if limit_q is not None and request_q is not None and limit_q != request_q:
-            yield Hit(f"{ref.path}.resources.requests.memory", request,
-                      message=f"memory request {request} differs from limit {limit}: Windows has"
-                              " no OOM killer and pages memory over the request to disk")
+            yield Hit(
+                f"{ref.path}.resources.requests.memory",
+                request,
+                message=f"memory request {request} differs from limit {limit}: Windows has"
+                " no OOM killer and pages memory over the request to disk",
+            )
 
 
 @check_function("host-network")
@@ -115,11 +121,15 @@ def privileged(data: RuleInput) -> Iterator[Hit]:
         if value is True and not host_process:
             yield Hit(path, value)
         else:
-            yield Hit(path, value, action=Action.WARN,
-                      message=f"privileged: {str(value).lower()} has no effect on Windows"
-                              + (" (HostProcess already runs on the host)" if host_process else "")
-                              + ", and the apiserver rejects the field once spec.os.name is windows",
-                      fix="remove securityContext.privileged")
+            yield Hit(
+                path,
+                value,
+                action=Action.WARN,
+                message=f"privileged: {str(value).lower()} has no effect on Windows"
+                + (" (HostProcess already runs on the host)" if host_process else "")
+                + ", and the apiserver rejects the field once spec.os.name is windows",
+                fix="remove securityContext.privileged",
+            )
 
 
 @check_function("hostprocess-all-or-none", when=_has_host_process)
@@ -139,7 +149,9 @@ def hostprocess_pod_container_mismatch(data: RuleInput) -> Iterator[Hit]:
     pod_value = data.facts.pod_host_process
     if pod_value is None:
         return
-    for ref, options in zip(data.facts.containers, data.facts.container_windows_options, strict=True):
+    for ref, options in zip(
+        data.facts.containers, data.facts.container_windows_options, strict=True
+    ):
         value = options.get("hostProcess")
         if isinstance(value, bool) and value != pod_value:
             yield Hit(f"{ref.path}.securityContext.windowsOptions.hostProcess", value)
@@ -184,8 +196,11 @@ def run_as_non_root_administrator(data: RuleInput) -> Iterator[Hit]:
     pod_non_root = facts.pod_security_context.get("runAsNonRoot")
     pod_user = facts.pod_windows_options.get("runAsUserName")
     for ref, context, options, host_process in zip(
-        facts.containers, facts.security_contexts, facts.container_windows_options,
-        facts.container_host_process, strict=True,
+        facts.containers,
+        facts.security_contexts,
+        facts.container_windows_options,
+        facts.container_host_process,
+        strict=True,
     ):
         if host_process:
             continue  # the HostProcess rule covers these
@@ -195,18 +210,25 @@ def run_as_non_root_administrator(data: RuleInput) -> Iterator[Hit]:
         if isinstance(user, str) and user.lower() == "containeradministrator":
             yield Hit(f"{ref.path}.securityContext", user)
         elif not user:
-            yield Hit(f"{ref.path}.securityContext", None, action=Action.AUDIT,
-                      message="runAsNonRoot is true but no runAsUserName is set: the kubelet refuses"
-                              " to start the container if the image's user is ContainerAdministrator",
-                      fix="set securityContext.windowsOptions.runAsUserName: ContainerUser")
+            yield Hit(
+                f"{ref.path}.securityContext",
+                None,
+                action=Action.AUDIT,
+                message="runAsNonRoot is true but no runAsUserName is set: the kubelet refuses"
+                " to start the container if the image's user is ContainerAdministrator",
+                fix="set securityContext.windowsOptions.runAsUserName: ContainerUser",
+            )
 
 
 @check_function("os-conflict")
 def os_conflict(data: RuleInput) -> Iterator[Hit]:
     for deciding, other in data.os.conflicts:
-        yield Hit(other.path, None,
-                  message=f"{other.reason} contradicts {deciding.reason} ({deciding.path}):"
-                          " the pod cannot run where it is placed")
+        yield Hit(
+            other.path,
+            None,
+            message=f"{other.reason} contradicts {deciding.reason} ({deciding.path}):"
+            " the pod cannot run where it is placed",
+        )
 
 
 @check_function("mixed-os-images", when=lambda facts: len(facts.images) > 1)
@@ -218,9 +240,12 @@ def mixed_os_images(data: RuleInput) -> Iterator[Hit]:
     if by_os["windows"] and by_os["linux"]:
         windows_image = by_os["windows"][0][1]
         for path, image in by_os["linux"]:
-            yield Hit(path, image,
-                      message=f"Linux-only image {image} in a pod with the Windows image"
-                              f" {windows_image}: a pod runs on one node, so one OS")
+            yield Hit(
+                path,
+                image,
+                message=f"Linux-only image {image} in a pod with the Windows image"
+                f" {windows_image}: a pod runs on one node, so one OS",
+            )
 
 
 @check_function("hyperv-multi-container", when=_has_annotations)
@@ -231,8 +256,11 @@ def hyperv_multi_container(data: RuleInput) -> Iterator[Hit]:
         return
     count = sum(1 for ref in data.facts.containers if ref.kind != "ephemeralContainers")
     if count > 1:
-        yield Hit(f'metadata.annotations["{key}"]', "hyperv",
-                  message=f"legacy Hyper-V isolation runs one container per pod; this pod has {count}")
+        yield Hit(
+            f'metadata.annotations["{key}"]',
+            "hyperv",
+            message=f"legacy Hyper-V isolation runs one container per pod; this pod has {count}",
+        )
 
 
 def _hyperv_runtime(data: RuleInput) -> bool:
@@ -257,19 +285,25 @@ def image_build_mismatch(data: RuleInput) -> Iterator[Hit]:
     if isinstance(node_build, str) and node_build:
         for path, image, build in builds:
             if build != node_build:
-                yield Hit(path, image,
-                          message=f"image {image} is built for Windows {build} but the pod selects"
-                                  f" {WINDOWS_BUILD_LABEL}={node_build}: process isolation needs"
-                                  " the image build to equal the node's")
+                yield Hit(
+                    path,
+                    image,
+                    message=f"image {image} is built for Windows {build} but the pod selects"
+                    f" {WINDOWS_BUILD_LABEL}={node_build}: process isolation needs"
+                    " the image build to equal the node's",
+                )
         return
     distinct = sorted({build for _, _, build in builds})
     if len(distinct) > 1:
         for path, image, build in builds[1:]:
             if build != builds[0][2]:
-                yield Hit(path, image,
-                          message=f"image {image} is built for Windows {build} but {builds[0][1]}"
-                                  f" is built for {builds[0][2]}: no node runs both with process"
-                                  " isolation")
+                yield Hit(
+                    path,
+                    image,
+                    message=f"image {image} is built for Windows {build} but {builds[0][1]}"
+                    f" is built for {builds[0][2]}: no node runs both with process"
+                    " isolation",
+                )
 
 
 @check_function("os-name-without-placement", when=lambda facts: facts.os_name == "windows")
@@ -287,7 +321,9 @@ def windows_options_on_linux(data: RuleInput) -> Iterator[Hit]:
         return
     if data.facts.pod_windows_options:
         yield Hit("spec.securityContext.windowsOptions")
-    for ref, options in zip(data.facts.containers, data.facts.container_windows_options, strict=True):
+    for ref, options in zip(
+        data.facts.containers, data.facts.container_windows_options, strict=True
+    ):
         if options:
             yield Hit(f"{ref.path}.securityContext.windowsOptions")
 

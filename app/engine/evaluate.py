@@ -57,7 +57,9 @@ class Engine:
         if unknown:
             raise ValueError(f"config names unknown rules: {', '.join(sorted(set(unknown)))}")
         self.default_version = (
-            parse_version(self.config.kubernetesVersion) if self.config.kubernetesVersion else LATEST
+            parse_version(self.config.kubernetesVersion)
+            if self.config.kubernetesVersion
+            else LATEST
         )
         self.images = ImageClassifier(self.config.windowsImages, self.config.linuxImages)
         self.inferrer = OSInferrer(
@@ -139,11 +141,15 @@ class Engine:
         result = Evaluation(str(kind), namespace, name, checked=False)
         template = pod_template_of(dict(obj))
         if template is None:
-            result.skipped_reason = f"kind {kind} is not checked (checked: {', '.join(sorted(CHECKED_KINDS))})"
+            result.skipped_reason = (
+                f"kind {kind} is not checked (checked: {', '.join(sorted(CHECKED_KINDS))})"
+            )
             return result
         result.checked = True
         facts = pod_facts(template.pod)
-        policy = namespace_policy if namespace_policy is not None else self.namespace_policy(namespace)
+        policy = (
+            namespace_policy if namespace_policy is not None else self.namespace_policy(namespace)
+        )
         runtime = runtime_classes if runtime_classes is not None else self.runtime_classes
         decision = self._decide(facts, runtime, policy)
         result.os = decision
@@ -224,16 +230,40 @@ def _collect(ruleset: _RuleSet, facts: PodFacts, data: RuleInput) -> list[_Hit]:
             continue
         payload = data if not rule.params else _with_params(data, rule.params)
         for hit in rule.function(payload):
-            hits.append((order, 0, 0, rule, hit.path, hit.value, None, hit.action or rule.action,
-                         hit.message or rule.message, hit.fix or rule.fix))
+            hits.append(
+                (
+                    order,
+                    0,
+                    0,
+                    rule,
+                    hit.path,
+                    hit.value,
+                    None,
+                    hit.action or rule.action,
+                    hit.message or rule.message,
+                    hit.fix or rule.fix,
+                )
+            )
     ordinal = -1
 
     def emit(item: _Test, value: Any, key: str | None, path: str) -> None:
         order, test_order, rule, test = item
         if test.test(value, key):
             assert rule.action is not None
-            hits.append((order, test_order, ordinal, rule, path, value, key,
-                         test.action or rule.action, test.message or rule.message, rule.fix))
+            hits.append(
+                (
+                    order,
+                    test_order,
+                    ordinal,
+                    rule,
+                    path,
+                    value,
+                    key,
+                    test.action or rule.action,
+                    test.message or rule.message,
+                    rule.fix,
+                )
+            )
 
     walk(ruleset.pod_tests, facts.pod, "", None, emit)
     container_tests = ruleset.container_tests

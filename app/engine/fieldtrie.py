@@ -66,8 +66,9 @@ def walk(node: TrieNode, value: Any, path: str, key: str | None, emit: Emit) -> 
                 if child is not None:
                     rendered = child_node.rendered
                     child_path = (
-                        path + rendered if rendered[0] == "[" else
-                        (f"{path}.{rendered}" if path else rendered)
+                        path + rendered
+                        if rendered[0] == "["
+                        else (f"{path}.{rendered}" if path else rendered)
                     )
                     if child_node.leaf:
                         for payload in child_node.payloads:
@@ -80,8 +81,9 @@ def walk(node: TrieNode, value: Any, path: str, key: str | None, emit: Emit) -> 
                     continue
                 rendered = render_key(str(name))
                 child_path = (
-                    path + rendered if rendered[0] == "[" else
-                    (f"{path}.{rendered}" if path else rendered)
+                    path + rendered
+                    if rendered[0] == "["
+                    else (f"{path}.{rendered}" if path else rendered)
                 )
                 walk(sub, child, child_path, str(name), emit)
     elif isinstance(value, list):
@@ -94,7 +96,9 @@ def walk(node: TrieNode, value: Any, path: str, key: str | None, emit: Emit) -> 
                 walk(sub, value[index], f"{path}[{index}]", key, emit)
 
 
-def match_path(path: str, obj: Any, last_key_filter: str | None = None) -> list[tuple[str, Any, str | None]]:
+def match_path(
+    path: str, obj: Any, last_key_filter: str | None = None
+) -> list[tuple[str, Any, str | None]]:
     """Every (path, value, last wildcard key) that `path` reaches in `obj`; for tools and tests."""
     found: list[tuple[str, Any, str | None]] = []
     root = TrieNode()

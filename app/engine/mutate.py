@@ -80,8 +80,7 @@ def mutate_pod(
     namespace_policy: NamespacePolicy | None = None,
 ) -> MutationResult:
     """Mutate a Pod (as the /mutate webhook receives it)."""
-    return _mutate(engine, pod, pod, (), namespace, runtime_classes, namespace_policy,
-                   as_pod=True)
+    return _mutate(engine, pod, pod, (), namespace, runtime_classes, namespace_policy, as_pod=True)
 
 
 def mutate_object(
@@ -131,8 +130,9 @@ def _mutate(
     if isinstance(spec, dict):
         decision = engine.infer_os(pod, runtime_classes=runtime, namespace_policy=policy)
         default_os = policy.defaultOS or engine.config.defaultOS
-        rejected = _rejected_for_windows(engine, obj, decision, runtime_classes, namespace,
-                                         namespace_policy, as_pod)
+        rejected = _rejected_for_windows(
+            engine, obj, decision, runtime_classes, namespace, namespace_policy, as_pod
+        )
         adds, warning = _plan(engine, pod, spec, decision, runtime, default_os, rejected)
         if warning:
             warnings.append(_short(warning))
@@ -165,8 +165,12 @@ def _rejected_for_windows(
     if decision.os != "windows" or not engine.config.mutation.windowsOSName:
         return []
     target = {**obj, "kind": "Pod"} if as_pod and "kind" not in obj else obj
-    evaluation = engine.evaluate(target, runtime_classes=runtime_classes, namespace=namespace,
-                                 namespace_policy=namespace_policy)
+    evaluation = engine.evaluate(
+        target,
+        runtime_classes=runtime_classes,
+        namespace=namespace,
+        namespace_policy=namespace_policy,
+    )
     return [f.path for f in evaluation.findings if f.apiserver_rejects]
 
 
@@ -185,13 +189,17 @@ def _plan(
     deciding = decision.deciding
     opposed = [e for e in decision.evidence if e.os != os_name and e.rank != RANK_HINT]
     if deciding is not None and opposed:
-        return [], (f"winpod injected nothing: conflicting OS evidence, {deciding.describe()}"
-                    f" vs {opposed[0].describe()}")
+        return [], (
+            f"winpod injected nothing: conflicting OS evidence, {deciding.describe()}"
+            f" vs {opposed[0].describe()}"
+        )
     if deciding is not None and deciding.rank == RANK_HINT and default_os != os_name:
         # A toleration or windowsOptions alone also fits pods meant for both OSes (agents);
         # in a namespace whose default OS agrees, the hint only confirms the default.
-        return [], (f"winpod injected nothing: only a hint of {os_name}, {deciding.describe()};"
-                    f" set nodeSelector {OS_LABEL} to place the pod")
+        return [], (
+            f"winpod injected nothing: only a hint of {os_name}, {deciding.describe()};"
+            f" set nodeSelector {OS_LABEL} to place the pod"
+        )
     settings = engine.config.mutation
     with_os_field = engine.default_version >= OS_FIELD_SINCE
     skipped = ""
@@ -210,8 +218,10 @@ def _plan(
             _tolerate(spec, engine.config.windowsTaints, runtime, adds, parts)
         if settings.windowsOSName and with_os_field:
             if rejected and spec.get("os") is None:
-                skipped = (f"left spec.os.name unset: the apiserver would then reject {rejected[0]}"
-                           f"{' and more' if len(rejected) > 1 else ''}")
+                skipped = (
+                    f"left spec.os.name unset: the apiserver would then reject {rejected[0]}"
+                    f"{' and more' if len(rejected) > 1 else ''}"
+                )
             else:
                 _set_os_name(spec, "windows", adds, parts)
     else:
@@ -233,7 +243,9 @@ def _plan(
     return adds, f"{what} (evidence: {evidence})"
 
 
-def _select(spec: dict[str, Any], wanted: dict[str, str], adds: list[_Add], parts: list[str]) -> None:
+def _select(
+    spec: dict[str, Any], wanted: dict[str, str], adds: list[_Add], parts: list[str]
+) -> None:
     selector = spec.get("nodeSelector")
     if selector is None:
         added = dict(wanted)
@@ -271,7 +283,9 @@ def _tolerate(
         toleration = _toleration_for(taint)
         new.append(toleration)
         present.append(toleration)
-        parts.append(f"toleration {taint.key}{'=' + taint.value if taint.value else ''}:{taint.effect}")
+        parts.append(
+            f"toleration {taint.key}{'=' + taint.value if taint.value else ''}:{taint.effect}"
+        )
     if not new:
         return
     if existing is None:

@@ -86,11 +86,12 @@ def runtime_class_index(objects: Iterable[Mapping[str, Any]]) -> dict[str, Runti
         index[name] = RuntimeClassInfo(
             name=name,
             handler=handler if isinstance(handler, str) else "",
-            node_selector={
-                str(k): str(v) for k, v in selector.items() if isinstance(v, str)
-            } if isinstance(selector, Mapping) else {},
+            node_selector={str(k): str(v) for k, v in selector.items() if isinstance(v, str)}
+            if isinstance(selector, Mapping)
+            else {},
             tolerations=tuple(t for t in tolerations if isinstance(t, Mapping))
-            if isinstance(tolerations, list) else (),
+            if isinstance(tolerations, list)
+            else (),
         )
     return index
 
@@ -105,14 +106,21 @@ def _selector_evidence(selector: Mapping[str, Any], path: str, via: str) -> list
     build = selector.get(WINDOWS_BUILD_LABEL)
     if isinstance(build, str) and build:
         found.append(
-            Evidence("windows", RANK_PLACEMENT, f'{path}["{WINDOWS_BUILD_LABEL}"]',
-                     f"{via} {WINDOWS_BUILD_LABEL}={build}")
+            Evidence(
+                "windows",
+                RANK_PLACEMENT,
+                f'{path}["{WINDOWS_BUILD_LABEL}"]',
+                f"{via} {WINDOWS_BUILD_LABEL}={build}",
+            )
         )
     sku = selector.get(_SKU_LABEL)
     if isinstance(sku, str) and sku:
         os_name = "windows" if sku.lower().startswith("windows") else "linux"
-        found.append(Evidence(os_name, RANK_PLACEMENT, f'{path}["{_SKU_LABEL}"]',
-                              f"{via} {_SKU_LABEL}={sku}"))
+        found.append(
+            Evidence(
+                os_name, RANK_PLACEMENT, f'{path}["{_SKU_LABEL}"]', f"{via} {_SKU_LABEL}={sku}"
+            )
+        )
     return found
 
 
@@ -130,7 +138,9 @@ def _term_oses(term: Any) -> set[str]:
         key, op = expr.get("key"), expr.get("operator")
         raw_values = expr.get("values")
         # Only strings can be label values; anything else in a malformed object is ignored.
-        values = [v for v in raw_values if isinstance(v, str)] if isinstance(raw_values, list) else []
+        values = (
+            [v for v in raw_values if isinstance(v, str)] if isinstance(raw_values, list) else []
+        )
         if key in OS_LABELS:
             if op == "In":
                 allowed &= {v for v in values if v in _OSES}
@@ -152,7 +162,8 @@ def _affinity_evidence(spec: Mapping[str, Any]) -> list[Evidence]:
     node_affinity = affinity.get("nodeAffinity") if isinstance(affinity, dict) else None
     required = (
         node_affinity.get("requiredDuringSchedulingIgnoredDuringExecution")
-        if isinstance(node_affinity, dict) else None
+        if isinstance(node_affinity, dict)
+        else None
     )
     terms = required.get("nodeSelectorTerms") if isinstance(required, dict) else None
     if not isinstance(terms, list) or not terms:
@@ -162,8 +173,11 @@ def _affinity_evidence(spec: Mapping[str, Any]) -> list[Evidence]:
         reachable |= _term_oses(term)
     if len(reachable) == 1:
         os_name = next(iter(reachable))
-        return [Evidence(os_name, RANK_PLACEMENT, path,
-                         f"required node affinity admits only {os_name} nodes")]
+        return [
+            Evidence(
+                os_name, RANK_PLACEMENT, path, f"required node affinity admits only {os_name} nodes"
+            )
+        ]
     return []
 
 
@@ -210,18 +224,34 @@ class OSInferrer:
                 rc.node_selector, "spec.runtimeClassName", f"RuntimeClass {rc_name} nodeSelector"
             )
             if not rc_found and ("wcow" in rc.handler or "runhcs" in rc.handler):
-                rc_found = [Evidence("windows", RANK_PLACEMENT, "spec.runtimeClassName",
-                                     f"RuntimeClass {rc_name} handler {rc.handler}")]
+                rc_found = [
+                    Evidence(
+                        "windows",
+                        RANK_PLACEMENT,
+                        "spec.runtimeClassName",
+                        f"RuntimeClass {rc_name} handler {rc.handler}",
+                    )
+                ]
             found.extend(rc_found)
         if facts.pod_host_process:
-            found.append(Evidence("windows", RANK_HOST_PROCESS,
-                                  "spec.securityContext.windowsOptions.hostProcess",
-                                  "HostProcess pod"))
+            found.append(
+                Evidence(
+                    "windows",
+                    RANK_HOST_PROCESS,
+                    "spec.securityContext.windowsOptions.hostProcess",
+                    "HostProcess pod",
+                )
+            )
         for ref, host_process in zip(facts.containers, facts.container_host_process, strict=True):
             if host_process and not facts.pod_host_process:
-                found.append(Evidence("windows", RANK_HOST_PROCESS,
-                                      f"{ref.path}.securityContext.windowsOptions.hostProcess",
-                                      "HostProcess container"))
+                found.append(
+                    Evidence(
+                        "windows",
+                        RANK_HOST_PROCESS,
+                        f"{ref.path}.securityContext.windowsOptions.hostProcess",
+                        "HostProcess container",
+                    )
+                )
         images = facts.images
         images.clear()
         for ref in facts.containers:
@@ -230,16 +260,34 @@ class OSInferrer:
                 image_os = self._images.os_of(image)
                 images.append((f"{ref.path}.image", image, image_os))
                 if image_os:
-                    found.append(Evidence(image_os, RANK_IMAGE, f"{ref.path}.image",
-                                          f"{image_os}-only image {image}"))
+                    found.append(
+                        Evidence(
+                            image_os,
+                            RANK_IMAGE,
+                            f"{ref.path}.image",
+                            f"{image_os}-only image {image}",
+                        )
+                    )
         if facts.pod_windows_options and not facts.pod_host_process:
-            found.append(Evidence("windows", RANK_HINT, "spec.securityContext.windowsOptions",
-                                  "windowsOptions set"))
+            found.append(
+                Evidence(
+                    "windows",
+                    RANK_HINT,
+                    "spec.securityContext.windowsOptions",
+                    "windowsOptions set",
+                )
+            )
         tolerations = spec.get("tolerations")
         for key, value, effect in self._taints:
             if _tolerates(tolerations, key, value, effect):
-                found.append(Evidence("windows", RANK_HINT, "spec.tolerations",
-                                      f"tolerates the Windows taint {key}={value or ''}:{effect}"))
+                found.append(
+                    Evidence(
+                        "windows",
+                        RANK_HINT,
+                        "spec.tolerations",
+                        f"tolerates the Windows taint {key}={value or ''}:{effect}",
+                    )
+                )
                 break
         found.sort(key=lambda e: e.rank)
         return found

@@ -48,8 +48,12 @@ def render_junit(report: Report) -> str:
         counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
         for obj in by_file.get(file, []):
             case = ET.SubElement(
-                suite, "testcase", classname=file, name=f"{_ref(obj)} (line {obj.line})",
-                file=file, line=str(obj.line),
+                suite,
+                "testcase",
+                classname=file,
+                name=f"{_ref(obj)} (line {obj.line})",
+                file=file,
+                line=str(obj.line),
             )
             counts["tests"] += 1
             if not obj.checked:
@@ -60,7 +64,9 @@ def render_junit(report: Report) -> str:
             failing = [f for f in findings if f.blocks]
             for finding in failing:
                 failure = ET.SubElement(
-                    case, "failure", type=finding.rule,
+                    case,
+                    "failure",
+                    type=finding.rule,
                     message=f"{finding.path}: {finding.message} (rule {finding.rule})",
                 )
                 failure.text = _finding_text(finding)
@@ -71,12 +77,18 @@ def render_junit(report: Report) -> str:
             ET.SubElement(case, "system-out").text = "\n".join(out)
         for error in errors_by_file.get(file, []):
             case = ET.SubElement(
-                suite, "testcase", classname=file, name="parse", file=file,
+                suite,
+                "testcase",
+                classname=file,
+                name="parse",
+                file=file,
                 line=str(error.line or 0),
             )
             element = ET.SubElement(case, "error", type="input", message=error.message)
-            element.text = f"{file}:{error.line}: {error.message}" if error.line else (
-                f"{file}: {error.message}"
+            element.text = (
+                f"{file}:{error.line}: {error.message}"
+                if error.line
+                else (f"{file}: {error.message}")
             )
             counts["tests"] += 1
             counts["errors"] += 1

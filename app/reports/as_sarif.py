@@ -49,9 +49,7 @@ def render_sarif(report: Report) -> str:
         )
     results: list[dict[str, Any]] = []
     for finding in report.findings:
-        logical = "/".join(
-            part for part in (finding.kind, finding.namespace, finding.name) if part
-        )
+        logical = "/".join(part for part in (finding.kind, finding.namespace, finding.name) if part)
         result: dict[str, Any] = {
             "ruleId": finding.rule,
             "level": _LEVEL[finding.action],

@@ -63,4 +63,3 @@ def summary_line(report: Report, *, verbose: bool = False) -> str:
     parts.append(f"{s.errors} error{'s' if s.errors != 1 else ''}")
     verdict = {0: "passed", 1: "failed", 2: "error"}.get(s.exitCode, "error")
     return f"winpod {verdict}: " + "; ".join(parts) + f" (Kubernetes {report.kubernetesVersion})"
-

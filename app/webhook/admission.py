@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from app.clusterview import ClusterView
-from app.config import Action
+from app.config import Action, NamespacePolicy
 from app.engine.evaluate import Engine
 from app.engine.findings import Evaluation
 from app.engine.visit import CHECKED_KINDS, ShapeError, pod_template_of
@@ -95,7 +95,7 @@ class Reviewer:
 
     # --- parts -----------------------------------------------------------------------------
 
-    def _namespace_policy(self, request: AdmissionRequest) -> Any:
+    def _namespace_policy(self, request: AdmissionRequest) -> NamespacePolicy | None:
         # The cluster view (namespace labels) wins; None falls back to the config's entry,
         # which the engine looks up itself.
         return self.view.namespace_policy(request.namespace) if request.namespace else None
@@ -200,7 +200,9 @@ def _ratchet(request: AdmissionRequest, evaluation: Evaluation) -> Evaluation:
     if not isinstance(request.oldObject, dict) or not _same_pod_spec(request):
         return evaluation
     findings = [
-        replace(f, action=Action.WARN, message=f"{f.message} (not enforced: the pod spec is unchanged)")
+        replace(
+            f, action=Action.WARN, message=f"{f.message} (not enforced: the pod spec is unchanged)"
+        )
         if f.blocks
         else f
         for f in evaluation.findings

@@ -16,7 +16,7 @@ import orjson
 from fastapi import FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from app import __version__
@@ -119,6 +119,9 @@ def create_app(
             except BadReview as exc:
                 metrics.bad_requests.labels(str(exc.status)).inc()
                 return error_response(exc.status, exc.message)
+            except ClientDisconnect:
+                # The apiserver gave up (its timeout) mid-body: nobody reads this answer.
+                return error_response(400, "the client went away before the body was complete")
             return json_response(answer(review, started))
 
         return endpoint
@@ -137,9 +140,12 @@ def create_app(
     async def healthz() -> Response:
         return json_response({"status": "ok"})
 
+    app.state.draining = False  # set by the server on SIGTERM, see app/webhook/server.py
+
     @app.get("/readyz")
     async def readyz() -> Response:
         checks = {
+            "accepting": not app.state.draining,
             "rules": len(engine.catalog) > 0,
             "certificate": tls.loaded if tls is not None else True,
             "cluster": bool(view.ready()),

@@ -119,7 +119,9 @@ def parse_review(body: bytes) -> AdmissionReviewRequest:
     except ValidationError as exc:
         raise BadReview(400, _describe(exc)) from None
     request = review.request
-    if request.operation in ("CREATE", "UPDATE") and not request.subResource:
+    # Judged requests need their object; other subresources (status, scale, ...) pass untouched.
+    judged = not request.subResource or request.subResource == "ephemeralcontainers"
+    if request.operation in ("CREATE", "UPDATE") and judged:
         if request.object is None:
             raise BadReview(400, f"request.object: required for {request.operation}")
         if not isinstance(request.object, dict):

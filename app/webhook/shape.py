@@ -60,6 +60,10 @@ def _expect(parent: dict[str, Any], key: str, kind: type, where: str) -> Any:
 def _type_name(value: Any) -> str:
     if isinstance(value, bool):
         return "a boolean"
-    return {str: "a string", int: "a number", float: "a number", list: "a list", dict: "an object"}.get(
-        type(value), type(value).__name__
-    )
+    return {
+        str: "a string",
+        int: "a number",
+        float: "a number",
+        list: "a list",
+        dict: "an object",
+    }.get(type(value), type(value).__name__)

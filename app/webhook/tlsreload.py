@@ -121,11 +121,12 @@ class CertReloader:
             await asyncio.sleep(self.interval)
             try:
                 cert, key = await asyncio.to_thread(self._read)
+                # Back on the loop thread: the live context changes between two handshakes.
+                self.offer(cert, key)
             except CertError as exc:
                 self._failed(b"unreadable", str(exc))
-                continue
-            # Back on the loop thread: the live context changes between two handshakes.
-            self.offer(cert, key)
+            except Exception as exc:  # a dead watcher would never reload again: keep going
+                self._failed(b"error", f"{type(exc).__name__}: {exc}")
 
 
 def _fingerprint(cert: bytes, key: bytes) -> bytes:

@@ -15,9 +15,14 @@ from app.engine.findings import Evaluation, Finding
 
 # kube-apiserver truncates single warnings past 256 characters; trim first so the cut is ours.
 MAX_WARNING_CHARS = 256
+# It also ignores warnings past 4096 characters in all: 14 full ones fit, with room for the
+# mutating webhook's own line.
+MAX_WARNINGS = 14
 # Audit annotation values land in every audit event for the request: keep them small.
 MAX_ANNOTATION_CHARS = 512
 MAX_ANNOTATIONS = 32
+# A pod with hundreds of bad containers should not produce a megabyte error for kubectl.
+MAX_DENIAL_LINES = 50
 # The apiserver stores an annotation as "<webhook name>/<key>" and checks that this is a
 # qualified name, so a key must have no "/" and be a valid name part of at most 63 characters.
 _KEY_BAD_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
@@ -36,7 +41,11 @@ class Verdict:
 def denial_message(evaluation: Evaluation) -> str:
     blocking = [f for f in evaluation.findings if f.blocks]
     lines = [f"{evaluation.object_ref} denied by winpod: {len(blocking)} problem(s)"]
-    lines.extend(f.line() for f in blocking)
+    lines.extend(f.line() for f in blocking[:MAX_DENIAL_LINES])
+    if len(blocking) > MAX_DENIAL_LINES:
+        lines.append(
+            f"... and {len(blocking) - MAX_DENIAL_LINES} more (winpod check lists them all)"
+        )
     return "\n".join(lines)
 
 
@@ -48,7 +57,9 @@ def verdict_of(evaluation: Evaluation) -> Verdict:
         if finding.rule not in seen_rules:
             seen_rules.add(finding.rule)
             verdict.rules.append(finding.rule)
-        verdict.hits.append((finding.rule, "exempted" if finding.exempted else finding.action.value))
+        verdict.hits.append(
+            (finding.rule, "exempted" if finding.exempted else finding.action.value)
+        )
         if finding.blocks:
             verdict.allowed = False
         elif finding.exempted:
@@ -59,10 +70,16 @@ def verdict_of(evaluation: Evaluation) -> Verdict:
             verdict.warnings.append(finding_warning(finding))
         elif finding.action is Action.AUDIT:
             annotations.setdefault(finding.rule, []).append(_annotation_text(finding))
+    if len(verdict.warnings) > MAX_WARNINGS:
+        extra = len(verdict.warnings) - MAX_WARNINGS + 1
+        del verdict.warnings[MAX_WARNINGS - 1 :]
+        verdict.warnings.append(f"... and {extra} more warnings (winpod check lists them all)")
     if not verdict.allowed:
         verdict.status = forbidden(denial_message(evaluation))
     for rule, texts in list(annotations.items())[:MAX_ANNOTATIONS]:
-        verdict.audit_annotations[annotation_key(rule)] = _trim("; ".join(texts), MAX_ANNOTATION_CHARS)
+        verdict.audit_annotations[annotation_key(rule)] = _trim(
+            "; ".join(texts), MAX_ANNOTATION_CHARS
+        )
     return verdict
 
 

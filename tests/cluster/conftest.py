@@ -42,8 +42,10 @@ ViewFactory = Callable[..., ClusterCacheView]
 
 
 @pytest.fixture
-def start_view(kubeconfig: Path) -> Iterator[ViewFactory]:
-    """start_view(config=None, wait=True) -> a started ClusterCacheView on the stand-in."""
+def start_view(kubeconfig: Path, capsys: pytest.CaptureFixture[str]) -> Iterator[ViewFactory]:
+    """start_view(config=None, wait=True) -> a started ClusterCacheView on the stand-in.
+
+    Takes capsys so that capture outlives the views: their threads log until stopped."""
     views: list[ClusterCacheView] = []
 
     def start(config: Config | None = None, wait: bool = True, **kwargs: Any) -> ClusterCacheView:
@@ -76,4 +78,4 @@ def eventually(predicate: Callable[[], Any], timeout: float = 10.0, what: str = 
 
 
 def log_records(text: str) -> list[dict[str, Any]]:
-    return [orjson.loads(line) for line in text.splitlines() if line.startswith('{"ts"')]
+    return [orjson.loads(line) for line in text.splitlines() if line.startswith('{"time"')]

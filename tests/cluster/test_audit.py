@@ -211,6 +211,8 @@ def test_selected_namespaces_are_listed_through_their_namespaced_paths(
     assert orjson.loads(out)["summary"]["checked"] == 2
     assert apiserver.requests_to("/api/v1/namespaces/tools/pods")
     assert not apiserver.requests_to("/api/v1/pods")
+    assert not apiserver.requests_to("/api/v1/namespaces")  # got by name, not listed
+    assert apiserver.requests_to("/api/v1/namespaces/tools")
     assert "namespace nowhere not found" in err
     assert code == 0
 

@@ -5,26 +5,24 @@ from __future__ import annotations
 
 import copy
 import time
+from pathlib import Path
 
 import pytest
-from prometheus_client import REGISTRY
+from prometheus_client import CollectorRegistry
 
+from app.cluster import ClusterError, cluster_view_from_kubeconfig, start_cluster_view
+from app.cluster.view import ClusterCacheView
 from app.config import Config, NamespacePolicy
 from app.engine.kubeversion import KubeVersion
 from tests.cluster.conftest import WINDOWS_RUNTIME_CLASS, ViewFactory, eventually, log_records
 from tests.cluster.standin import StandinAPIServer
 
 
-def metric(name: str, **labels: str) -> float:
-    return REGISTRY.get_sample_value(name, labels) or 0.0
-
-
-def relists(resource: str, reason: str) -> float:
-    return metric("winpod_cluster_relists_total", resource=resource, reason=reason)
-
-
-def restarts(resource: str, reason: str) -> float:
-    return metric("winpod_cluster_watch_restarts_total", resource=resource, reason=reason)
+def metric(view: ClusterCacheView, name: str, **labels: str) -> float:
+    """A sample as /metrics would show it once the webhook registers the view."""
+    registry = CollectorRegistry()
+    registry.register(view)
+    return registry.get_sample_value(name, labels) or 0.0
 
 
 def linux_class(name: str) -> dict[str, object]:
@@ -109,10 +107,13 @@ def test_a_410_error_event_makes_the_cache_relist_and_recover(
 ) -> None:
     apiserver.put("runtimeclasses", linux_class("runc"))
     view = start_view()
-    before = relists("runtimeclasses", "expired")
+    def expired_relists() -> float:
+        return metric(view, "winpod_cluster_relists_total", resource="runtimeclasses", reason="expired")
+
+    assert expired_relists() == 0
     apiserver.send_watch_expired()
     apiserver.put("runtimeclasses", WINDOWS_RUNTIME_CLASS)  # lands after the compaction
-    eventually(lambda: relists("runtimeclasses", "expired") == before + 1, what="relist")
+    eventually(lambda: expired_relists() == 1, what="relist")
     eventually(lambda: {"runc", "windows-2022"} <= set(view.runtime_classes() or {}), what="recovery")
     assert view.ready()
     events = [r["event"] for r in log_records(capsys.readouterr().err) if r.get("resource") == "runtimeclasses"]
@@ -126,12 +127,12 @@ def test_a_410_status_on_rewatch_makes_the_cache_relist(
     apiserver.gone_as_status = True
     apiserver.put("runtimeclasses", linux_class("runc"))
     view = start_view()
-    before = relists("runtimeclasses", "expired")
+    before = view.reflectors["runtimeclasses"].relists["expired"]
     apiserver.stop()
     apiserver.put("runtimeclasses", WINDOWS_RUNTIME_CLASS)  # history moves on while we are away
     apiserver.compact()
     apiserver.start()  # the rewatch from the old resourceVersion gets HTTP 410
-    eventually(lambda: relists("runtimeclasses", "expired") >= before + 1, what="relist")
+    eventually(lambda: view.reflectors["runtimeclasses"].relists["expired"] >= before + 1, what="relist")
     eventually(lambda: "windows-2022" in (view.runtime_classes() or {}), what="recovery")
 
 
@@ -140,15 +141,15 @@ def test_a_dropped_connection_reconnects_and_resumes_without_a_relist(
 ) -> None:
     apiserver.put("runtimeclasses", linux_class("runc"))
     view = start_view()
-    relisted = sum(relists("runtimeclasses", r) for r in ("expired", "error"))
-    errors = restarts("runtimeclasses", "error")
+    relisted = sum(view.reflectors["runtimeclasses"].relists[r] for r in ("expired", "error"))
+    errors = view.reflectors["runtimeclasses"].watch_restarts["error"]
     served_during_gap = []
     apiserver.drop_connections()
     apiserver.put("runtimeclasses", WINDOWS_RUNTIME_CLASS)  # while nobody is watching
     served_during_gap.append(sorted(view.runtime_classes() or {}))
     eventually(lambda: "windows-2022" in (view.runtime_classes() or {}), what="resumed watch")
-    assert restarts("runtimeclasses", "error") >= errors + 1
-    assert sum(relists("runtimeclasses", r) for r in ("expired", "error")) == relisted
+    assert view.reflectors["runtimeclasses"].watch_restarts["error"] >= errors + 1
+    assert sum(view.reflectors["runtimeclasses"].relists[r] for r in ("expired", "error")) == relisted
     assert served_during_gap == [["runc"]]  # the last good cache, never empty
     assert view.ready()
     records = [r for r in log_records(capsys.readouterr().err) if r.get("resource") == "runtimeclasses"]
@@ -163,12 +164,12 @@ def test_an_unreachable_apiserver_leaves_the_last_good_cache_served_and_stalenes
     apiserver.put("runtimeclasses", WINDOWS_RUNTIME_CLASS)
     apiserver.put("namespaces", {"metadata": {"name": "win", "labels": {"winpod.io/default-os": "windows"}}})
     view = start_view()
-    assert metric("winpod_cluster_cache_staleness_seconds", resource="runtimeclasses") == 0.0
+    assert metric(view, "winpod_cluster_cache_staleness_seconds", resource="runtimeclasses") == 0.0
     apiserver.stop()
     eventually(lambda: (view.staleness("runtimeclasses") or 0) > 0.3, what="staleness")
-    first = metric("winpod_cluster_cache_staleness_seconds", resource="runtimeclasses")
+    first = metric(view, "winpod_cluster_cache_staleness_seconds", resource="runtimeclasses")
     time.sleep(0.5)
-    second = metric("winpod_cluster_cache_staleness_seconds", resource="runtimeclasses")
+    second = metric(view, "winpod_cluster_cache_staleness_seconds", resource="runtimeclasses")
     assert 0.3 < first < second
     assert view.ready()
     assert "windows-2022" in (view.runtime_classes() or {})
@@ -241,3 +242,67 @@ def test_stop_ends_the_cache_threads_promptly(apiserver: StandinAPIServer, start
     view.stop()
     assert time.monotonic() - started < 3
     assert not any(r._thread and r._thread.is_alive() for r in view.reflectors.values())
+
+
+def test_start_cluster_view_watches_the_kubeconfigs_cluster_until_stopped(
+    apiserver: StandinAPIServer, kubeconfig: Path
+) -> None:
+    apiserver.put("runtimeclasses", WINDOWS_RUNTIME_CLASS)
+    view = start_cluster_view(Config(), str(kubeconfig))
+    try:
+        eventually(view.ready, what="ready")
+        assert "windows-2022" in (view.runtime_classes() or {})
+    finally:
+        view.stop()
+
+
+def test_start_cluster_view_fails_at_once_on_a_kubeconfig_that_cannot_be_loaded(tmp_path: Path) -> None:
+    with pytest.raises(ClusterError, match="cannot load the cluster configuration"):
+        start_cluster_view(Config(), str(tmp_path / "missing"))
+
+
+def test_the_one_shot_view_lists_once_and_never_watches(
+    apiserver: StandinAPIServer, kubeconfig: Path
+) -> None:
+    apiserver.put("runtimeclasses", WINDOWS_RUNTIME_CLASS)
+    apiserver.put("namespaces", {"metadata": {"name": "win", "labels": {"winpod.io/default-os": "windows"}}})
+    view = cluster_view_from_kubeconfig(Config(), str(kubeconfig), context="standin")
+    assert view.ready()
+    assert set(view.runtime_classes() or {}) == {"windows-2022"}
+    assert view.namespace_policy("win") == NamespacePolicy(defaultOS="windows")
+    assert view.version() == KubeVersion(1, 30)
+    assert not [q for _, _, q in apiserver.requests if q.get("watch")]
+
+
+def test_the_one_shot_view_names_the_call_that_failed(
+    apiserver: StandinAPIServer, kubeconfig: Path
+) -> None:
+    apiserver.token = "rotated"  # our kubeconfig's token is no longer accepted
+    with pytest.raises(ClusterError, match=r"cannot list RuntimeClasses: HTTP 401"):
+        cluster_view_from_kubeconfig(Config(), str(kubeconfig))
+    with pytest.raises(ClusterError, match="context"):
+        cluster_view_from_kubeconfig(Config(), str(kubeconfig), context="nope")
+
+
+def test_the_view_exports_its_metrics_to_the_registry_it_is_registered_in(
+    apiserver: StandinAPIServer, start_view: ViewFactory
+) -> None:
+    from prometheus_client import generate_latest
+
+    apiserver.put("runtimeclasses", WINDOWS_RUNTIME_CLASS)
+    view = start_view()
+    eventually(view.version, what="version")
+    registry = CollectorRegistry()
+    registry.register(view)
+    text = generate_latest(registry).decode()
+    assert 'winpod_cluster_cache_objects{resource="runtimeclasses"} 1.0' in text
+    assert 'winpod_cluster_relists_total{reason="initial",resource="namespaces"} 1.0' in text
+    assert 'winpod_cluster_cache_staleness_seconds{resource="namespaces"} 0.0' in text
+    assert "winpod_cluster_cache_ready 1.0" in text
+    assert 'winpod_cluster_version_info{source="apiserver",version="1.30"} 1.0' in text
+
+
+def test_in_cluster_mode_outside_a_pod_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    with pytest.raises(ClusterError, match="in-cluster service account: cannot load"):
+        start_cluster_view(Config(), in_cluster=True)

@@ -30,7 +30,9 @@ def error_of(client: AdmissionClient, status: int, *request: Any) -> str:
     return message
 
 
-def post(client: AdmissionClient, status: int, body: bytes, content_type: str | None = "application/json") -> str:
+def post(
+    client: AdmissionClient, status: int, body: bytes, content_type: str | None = "application/json"
+) -> str:
     headers = {"Content-Type": content_type} if content_type else {}
     return error_of(client, status, "POST", "/validate?timeout=10s", body, headers)
 
@@ -59,7 +61,10 @@ def with_request(**changes: Any) -> bytes:
         (b'{"apiVersion": "admission.k8s.io/v2", "kind": "AdmissionReview"}', "apiVersion must be"),
         (b'{"apiVersion": "v1", "kind": "AdmissionReview", "request": {}}', "apiVersion must be"),
         (b'{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"}', "request: required"),
-        (b'{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": []}', "request: required"),
+        (
+            b'{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": []}',
+            "request: required",
+        ),
         (with_request(uid=...), "request.uid"),
         (with_request(uid=""), "request.uid"),
         (with_request(uid=12345), "request.uid"),
@@ -71,6 +76,10 @@ def with_request(**changes: Any) -> bytes:
         (with_request(object=None), "request.object: required for CREATE"),
         (with_request(object=[1, 2]), "request.object: expected an object, got a list"),
         (with_request(object="a pod"), "request.object: expected an object, got a string"),
+        (
+            with_request(operation="UPDATE", subResource="ephemeralcontainers", object=...),
+            "request.object: required for UPDATE",
+        ),
         (b'{"response": {"uid": "x", "allowed": true}}', "kind must be AdmissionReview"),
     ],
 )
@@ -98,7 +107,9 @@ def test_deep_but_parseable_nesting_gets_a_normal_answer(client: AdmissionClient
     assert reply.json()["response"]["allowed"] is False
 
 
-@pytest.mark.parametrize("content_type", [None, "text/plain", "application/yaml", "application/x-www-form-urlencoded"])
+@pytest.mark.parametrize(
+    "content_type", [None, "text/plain", "application/yaml", "application/x-www-form-urlencoded"]
+)
 def test_a_body_that_is_not_declared_json_is_a_415(
     client: AdmissionClient, content_type: str | None
 ) -> None:
@@ -153,8 +164,10 @@ def test_wrong_methods_and_paths_are_json_errors(client: AdmissionClient) -> Non
         ({"containers": ["nginx"]}, "spec.containers[0]"),
         ({"initContainers": {"name": "x"}}, "spec.initContainers"),
         ({"securityContext": "privileged"}, "spec.securityContext"),
-        ({"containers": [{"name": "a", "image": "x", "securityContext": "privileged"}]},
-         "spec.containers[0].securityContext"),
+        (
+            {"containers": [{"name": "a", "image": "x", "securityContext": "privileged"}]},
+            "spec.containers[0].securityContext",
+        ),
         ({"volumes": {"scratch": {"emptyDir": {}}}}, "spec.volumes"),
     ],
 )

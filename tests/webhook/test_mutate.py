@@ -81,8 +81,12 @@ def test_mutate_denies_with_exactly_the_message_validate_gives(client: Admission
 def test_only_pod_creates_are_mutated(
     client: AdmissionClient, obj: dict[str, Any] | None, operation: str
 ) -> None:
-    sent = review(obj, operation=operation, kind="Pod" if obj is None else None,
-                  old=unplaced_windows_pod() if operation != "CREATE" else None)
+    sent = review(
+        obj,
+        operation=operation,
+        kind="Pod" if obj is None else None,
+        old=unplaced_windows_pod() if operation != "CREATE" else None,
+    )
     assert mutate(client, sent) == {"uid": sent["request"]["uid"], "allowed": True}
 
 
@@ -94,7 +98,9 @@ def test_mutate_echoes_v1beta1(client: AdmissionClient) -> None:
 def test_mutate_refuses_what_is_not_an_admission_review(client: AdmissionClient) -> None:
     reply = client.post_json("/mutate?timeout=10s", b"{not json")
     assert reply.status == 400 and "not valid JSON" in reply.json()["error"]
-    reply = client.post_json("/mutate?timeout=10s", orjson.dumps(review(windows_pod())), "text/plain")
+    reply = client.post_json(
+        "/mutate?timeout=10s", orjson.dumps(review(windows_pod())), "text/plain"
+    )
     assert reply.status == 415
 
 

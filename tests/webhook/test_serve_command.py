@@ -12,6 +12,7 @@ from pathlib import Path
 import orjson
 
 from app.certs import make_ca, make_serving_cert
+from app.config import Config
 from tests.conftest import LOOPBACK, REPO, RunningWebhook, StartWebhook
 from tests.webhook.reviews import privileged_windows_pod, review, windows_pod
 
@@ -29,7 +30,9 @@ versions:
 """
 
 
-def serve(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def serve(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     ca = make_ca()
     serving = make_serving_cert(ca, ["localhost"])
     (tmp_path / "tls.crt").write_bytes(serving.cert_pem)
@@ -74,13 +77,14 @@ def test_policies_keep_alive_and_body_cap_come_from_the_flags_and_config(
     rules = tmp_path / "rules"
     rules.mkdir()
     (rules / "test-only-rule.yaml").write_text(ONLY_RULE)
-    server = webhook_server(
-        {"webhook": {"keepAliveSeconds": 1, "maxBodyBytes": 4096}}, policies=[rules]
-    )
+    config = Config.model_validate({"webhook": {"keepAliveSeconds": 1, "maxBodyBytes": 4096}})
+    server = webhook_server(config, policies=[rules])
     client = server.client()
     assert client.get("/version").json()["rules"] == 1
     response = client.review(review(privileged_windows_pod())).json()["response"]
-    assert response["status"]["message"].endswith("test rule message; test rule fix (rule test-only-rule)")
+    assert response["status"]["message"].endswith(
+        "test rule message; test rule fix (rule test-only-rule)"
+    )
 
     small = review(windows_pod())
     assert client.review(small).status == 200

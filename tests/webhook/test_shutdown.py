@@ -39,7 +39,9 @@ def test_sigterm_lets_in_flight_reviews_finish_then_exits_cleanly(
                 with lock:
                     # After SIGTERM the server closes idle connections; a request written into
                     # one as it closes was never read (the apiserver's Go client retries those).
-                    counts["cut_after_sigterm" if signalled.is_set() else "failed_before_sigterm"] += 1
+                    counts[
+                        "cut_after_sigterm" if signalled.is_set() else "failed_before_sigterm"
+                    ] += 1
                 break
             good = reply.status == 200 and reply.json()["response"]["uid"] == sent["request"]["uid"]
             with lock:
@@ -64,7 +66,7 @@ def test_sigterm_lets_in_flight_reviews_finish_then_exits_cleanly(
         connection.putheader("Content-Length", str(len(body)))
         connection.endheaders(body[: len(body) // 2])
         pending.append((connection, body[len(body) // 2 :], sent["request"]["uid"]))
-    time.sleep(0.3)  # let the server parse those headers
+    time.sleep(0.5)  # let the server parse those headers
 
     signalled.set()
     server.process.send_signal(signal.SIGTERM)
@@ -106,3 +108,27 @@ def test_sigterm_lets_in_flight_reviews_finish_then_exits_cleanly(
         raise AssertionError("the server still answers after SIGTERM")
     except ConnectionRefusedError:
         pass
+
+
+def test_with_a_shutdown_delay_the_server_keeps_answering_but_reports_unready_first(
+    webhook_server: StartWebhook,
+) -> None:
+    server = webhook_server(TEST_CONFIG, extra_args=["--shutdown-delay-seconds", "1.5"])
+    client = server.client()
+    assert client.get("/readyz").status == 200
+    server.process.send_signal(signal.SIGTERM)
+    signalled_at = time.monotonic()
+    time.sleep(0.3)
+    ready = client.get("/readyz")
+    assert ready.status == 503 and ready.json()["checks"]["accepting"] is False
+    # New connections are still accepted and answered while the endpoint is being removed.
+    fresh = AdmissionClient(server)
+    sent = review(privileged_windows_pod())
+    assert fresh.review(sent).json()["response"]["uid"] == sent["request"]["uid"]
+    fresh.close()
+    client.close()
+    exit_code = server.process.wait(20)
+    drained_for = time.monotonic() - signalled_at
+    assert exit_code in (0, -signal.SIGTERM)
+    assert 1.4 <= drained_for < 10
+    assert any(r.get("event") == "draining" for r in server.log_records())

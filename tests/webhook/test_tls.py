@@ -124,7 +124,10 @@ def test_the_certificate_is_reloaded_when_the_files_change_while_reviews_flow(
             sent = review(windows_pod())
             try:
                 reply = client.review(sent)
-                good = reply.status == 200 and reply.json()["response"]["uid"] == sent["request"]["uid"]
+                good = (
+                    reply.status == 200
+                    and reply.json()["response"]["uid"] == sent["request"]["uid"]
+                )
             except Exception as exc:
                 good = False
                 errors.append(repr(exc))
@@ -149,8 +152,10 @@ def test_the_certificate_is_reloaded_when_the_files_change_while_reviews_flow(
         stop.set()
         for thread in threads:
             thread.join(10)
-    print(f"\nrotation: {counts['ok']} reviews ok, {counts['fail']} failed, "
-          f"{counts['handshakes']} new handshakes, 3 certificates rotated")
+    print(
+        f"\nrotation: {counts['ok']} reviews ok, {counts['fail']} failed, "
+        f"{counts['handshakes']} new handshakes, 3 certificates rotated"
+    )
     assert counts["fail"] == 0, errors[:5]
     assert counts["ok"] > 100
     assert len(set(serials)) == 3
@@ -162,19 +167,30 @@ def test_a_broken_or_mismatched_pair_is_refused_and_the_old_certificate_keeps_se
     rotating: RunningWebhook,
 ) -> None:
     before = served_certificate(rotating).serial_number
+
+    def failures_logged() -> int:
+        return sum(
+            1 for r in rotating.log_records() if r.get("event") == "certificate-reload-failed"
+        )
+
+    def wait_for_failures(count: int) -> None:
+        deadline = time.monotonic() + 10
+        while failures_logged() < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert failures_logged() >= count
+
+    already = failures_logged()
     # A half-written certificate.
     rotating.cert_file.write_bytes(b"-----BEGIN CERTIFICATE-----\nMIIB")
-    time.sleep(0.6)
+    wait_for_failures(already + 1)
     assert served_certificate(rotating).serial_number == before
     # A new certificate with the old key (the key file not updated yet).
     stray = make_serving_cert(rotating.ca, ["localhost"], [LOOPBACK])
     rotating.cert_file.write_bytes(stray.cert_pem)
-    time.sleep(0.6)
+    wait_for_failures(already + 2)
     assert served_certificate(rotating).serial_number == before
     client = rotating.client()
     assert client.review(review(windows_pod())).status == 200
-    failures = [r for r in rotating.log_records() if r.get("event") == "certificate-reload-failed"]
-    assert len(failures) >= 2
     # Then the matching key arrives: picked up.
     rotating.key_file.write_bytes(stray.key_pem)
     wait_for_certificate(rotating, stray.cert.serial_number)

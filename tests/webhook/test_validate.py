@@ -94,7 +94,14 @@ def test_an_audit_finding_becomes_an_audit_annotation_not_a_warning(
     client: AdmissionClient,
 ) -> None:
     resources = {"requests": {"memory": "256Mi", "cpu": "500m"}, "limits": {"memory": "256Mi"}}
-    pod = windows_pod("cpu", {"name": "app", "image": windows_pod()["spec"]["containers"][0]["image"], "resources": resources})
+    pod = windows_pod(
+        "cpu",
+        {
+            "name": "app",
+            "image": windows_pod()["spec"]["containers"][0]["image"],
+            "resources": resources,
+        },
+    )
     response = validate(client, review(pod))
     assert response["allowed"] is True
     assert "warnings" not in response
@@ -215,8 +222,12 @@ def test_delete_and_connect_are_allowed_untouched(client: AdmissionClient, opera
 def test_subresources_other_than_ephemeral_containers_are_allowed_untouched(
     client: AdmissionClient, sub_resource: str
 ) -> None:
-    sent = review(privileged_windows_pod(), operation="UPDATE", sub_resource=sub_resource,
-                  old=privileged_windows_pod())
+    sent = review(
+        privileged_windows_pod(),
+        operation="UPDATE",
+        sub_resource=sub_resource,
+        old=privileged_windows_pod(),
+    )
     assert validate(client, sent) == {"uid": sent["request"]["uid"], "allowed": True}
 
 
@@ -226,8 +237,11 @@ def test_an_ephemeral_debug_container_is_checked_as_part_of_the_pod(
     old = windows_pod("debugme")
     new = copy.deepcopy(old)
     new["spec"]["ephemeralContainers"] = [
-        {"name": "debug", "image": windows_pod()["spec"]["containers"][0]["image"],
-         "securityContext": {"privileged": True}}
+        {
+            "name": "debug",
+            "image": windows_pod()["spec"]["containers"][0]["image"],
+            "securityContext": {"privileged": True},
+        }
     ]
     sent = review(new, operation="UPDATE", old=old, sub_resource="ephemeralcontainers")
     response = validate(client, sent)
@@ -272,8 +286,15 @@ def test_a_namespace_default_os_makes_an_unmarked_pod_a_windows_pod(
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": "plain"},
-        "spec": {"containers": [{"name": "app", "image": "registry.k8s.io/pause:3.10",
-                                 "securityContext": {"privileged": True}}]},
+        "spec": {
+            "containers": [
+                {
+                    "name": "app",
+                    "image": "registry.k8s.io/pause:3.10",
+                    "securityContext": {"privileged": True},
+                }
+            ]
+        },
     }
     assert validate(client, review(pod, namespace="default"))["allowed"] is True
     response = validate(client, review(pod, namespace="windows-by-default"))
@@ -304,7 +325,10 @@ def test_health_readiness_version_and_metrics(webhook: RunningWebhook) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status == 200
-    assert ready.json() == {"ready": True, "checks": {"rules": True, "certificate": True, "cluster": True}}
+    assert ready.json() == {
+        "ready": True,
+        "checks": {"accepting": True, "rules": True, "certificate": True, "cluster": True},
+    }
     version = client.get("/version").json()
     assert set(version) == {"winpod", "kubernetesVersion", "rules"}
     assert version["rules"] > 0
@@ -312,7 +336,10 @@ def test_health_readiness_version_and_metrics(webhook: RunningWebhook) -> None:
     metrics = client.get("/metrics")
     assert metrics.status == 200
     text = metrics.body.decode()
-    assert 'winpod_admission_requests_total{decision="deny",kind="Pod",operation="CREATE",webhook="validate"}' in text
+    assert (
+        'winpod_admission_requests_total{decision="deny",kind="Pod",operation="CREATE",webhook="validate"}'
+        in text
+    )
     assert 'winpod_rule_hits_total{action="deny",rule="windows-privileged"}' in text
     assert "winpod_admission_duration_seconds_bucket" in text
     assert "winpod_certificate_expiry_timestamp_seconds" in text

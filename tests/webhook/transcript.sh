@@ -56,5 +56,18 @@ post "Linux pod" "$(review linux-1 '{"apiVersion":"v1","kind":"Pod","metadata":{
 post "malformed body" '{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {' application/json
 post "wrong content type" "$(review ct-1 '{}')" text/plain
 
+echo "### /mutate: a Windows image and no placement (the patch shown decoded)"
+echo "\$ curl -sS --cacert ca.crt -H 'Content-Type: application/json' --data-binary @- '$url/mutate?timeout=10s'"
+review mutate-1 "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"iis\"},\"spec\":{\"containers\":[{\"name\":\"app\",$IMG,$MEM}]}}" |
+  curl -sS --cacert "$work/ca.crt" -H "Content-Type: application/json" --data-binary @- \
+    "$url/mutate?timeout=10s" | "$PY" -c '
+import base64, json, sys
+review = json.load(sys.stdin)
+response = review["response"]
+if "patch" in response:
+    response["patch"] = json.loads(base64.b64decode(response["patch"]))
+print(json.dumps(review, indent=2))'
+echo
+
 echo "### the server's log lines for these reviews"
 grep '"event":"review"' "$work/server.log"

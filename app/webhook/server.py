@@ -1,0 +1,77 @@
+"""uvicorn, configured for an admission webhook, with a drain period on SIGTERM.
+
+When Kubernetes stops a pod it sends SIGTERM while the endpoint removal is still on its way to
+every node and to the apiserver; a server that stops listening at once refuses the reviews sent
+meanwhile, and with `failurePolicy: Fail` those are failed pod creations. With a drain period
+the server keeps answering (and /readyz fails, which speeds the removal) for that long, then
+shuts down gracefully: in-flight reviews finish, idle keep-alive connections close.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import threading
+from types import FrameType
+
+import uvicorn
+from fastapi import FastAPI
+
+from app.config import Config
+from app.webhook.logs import JsonLog, uvicorn_log_config
+from app.webhook.tlsreload import CertReloader
+
+# Kubernetes gives 30 s between SIGTERM and SIGKILL by default: drain plus this fit inside it.
+GRACEFUL_SHUTDOWN_SECONDS = 20
+
+
+class DrainingServer(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, app: FastAPI, drain_seconds: float, log: JsonLog):
+        super().__init__(config)
+        self.app = app
+        self.drain_seconds = drain_seconds
+        self.log = log
+        self._timer: threading.Timer | None = None
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if sig == signal.SIGTERM and self.drain_seconds > 0 and self._timer is None:
+            self.app.state.draining = True
+            self.log.emit("info", "draining", {"seconds": self.drain_seconds})
+            # A signal handler must return quickly; uvicorn's loop polls should_exit.
+            self._timer = threading.Timer(self.drain_seconds, super().handle_exit, (sig, frame))
+            self._timer.daemon = True
+            self._timer.start()
+            return
+        if self._timer is not None:
+            self._timer.cancel()  # a second signal: stop draining, shut down now
+        super().handle_exit(sig, frame)
+
+
+def run_webhook(
+    app: FastAPI,
+    config: Config,
+    tls: CertReloader,
+    sock: socket.socket,
+    log: JsonLog,
+    drain_seconds: float = 0.0,
+) -> None:
+    server = DrainingServer(
+        uvicorn.Config(
+            app,
+            loop="uvloop",
+            http="httptools",
+            lifespan="on",
+            # The socket carries TLS; this hands uvicorn the reloader's live context.
+            ssl_context_factory=lambda _config, _default: tls.context,
+            timeout_keep_alive=config.webhook.keepAliveSeconds,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+            access_log=False,
+            server_header=False,
+            log_level=config.webhook.logLevel,
+            log_config=uvicorn_log_config(config.webhook.logLevel),
+        ),
+        app,
+        drain_seconds,
+        log,
+    )
+    server.run(sockets=[sock])
