@@ -55,11 +55,11 @@ def write_manifests(directory: Path, count: int) -> list[Path]:
     return files
 
 
-def _timed(argv: list[str]) -> tuple[float, float, int]:
+def _timed(argv: list[str], tree: Path = REPO) -> tuple[float, float, int]:
     """(cpu seconds, wall seconds, exit code) of one child process."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    done = subprocess.run(argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    done = subprocess.run(argv, cwd=tree, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                           check=False)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -69,19 +69,20 @@ def _timed(argv: list[str]) -> tuple[float, float, int]:
     return cpu, wall, done.returncode
 
 
-def imported_heavy(directory: Path) -> list[str]:
+def imported_heavy(directory: Path, tree: Path = REPO) -> list[str]:
     """Which of HEAVY a real `winpod check` run left in sys.modules."""
     with tempfile.TemporaryDirectory() as tmp:
         out = subprocess.run(
             [sys.executable, "-c", _IMPORTS, str(directory), str(Path(tmp) / "r.json"),
              ",".join(HEAVY)],
-            cwd=REPO, capture_output=True, text=True, check=False,
+            cwd=tree, capture_output=True, text=True, check=False,
         )
     lines = out.stdout.strip().splitlines()
     return [m for m in (lines[-1] if lines else "").split(",") if m]
 
 
-def measure(files: int = 1000, repeats: int = 3) -> dict[str, Any]:
+def measure(files: int = 1000, repeats: int = 3, tree: Path = REPO) -> dict[str, Any]:
+    """`tree`: the checkout whose `winpod check` runs (python -m app.cli from there)."""
     with tempfile.TemporaryDirectory(prefix="winpod-bench-") as tmp:
         directory = Path(tmp) / "manifests"
         directory.mkdir()
@@ -90,12 +91,12 @@ def measure(files: int = 1000, repeats: int = 3) -> dict[str, Any]:
         check = [sys.executable, "-m", "app.cli", "check", str(directory)]
         floor = [sys.executable, "-c", _FLOOR, str(directory)]
         _timed(floor)  # page cache and .pyc warm for both sides
-        _timed(check)
+        _timed(check, tree)
         check_runs, floor_runs = [], []
         for _ in range(repeats):  # interleaved, so drift in machine load hits both alike
-            check_runs.append(_timed(check))
+            check_runs.append(_timed(check, tree))
             floor_runs.append(_timed(floor))
-        heavy = imported_heavy(directory)
+        heavy = imported_heavy(directory, tree)
     check_cpu, check_wall = min(r[0] for r in check_runs), min(r[1] for r in check_runs)
     floor_cpu, floor_wall = min(r[0] for r in floor_runs), min(r[1] for r in floor_runs)
     return {

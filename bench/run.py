@@ -4,6 +4,7 @@
     python bench/run.py --quick    # a few seconds of each part (the CI smoke run)
     python bench/run.py --parts engine,check --out /tmp/r.md --json /tmp/r.json
     python bench/run.py --compare before.json   # adds a before/after table against that run
+    python bench/run.py --tree /tmp/winpod-scratch --json after.json   # measure a changed copy
 
 Parts:
   engine   objects/s evaluated in process (bench/engine.py), process time.
@@ -46,6 +47,9 @@ import orjson  # noqa: E402
 
 from bench import reviews as review_bodies  # noqa: E402
 
+# The winpod under test: this checkout, or with --tree a copy carrying changes to measure
+# (the harness, bench/, is always this one's).
+TREE = REPO
 RESULTS = REPO / "bench" / "results.md"
 OPTIMISATIONS = REPO / "bench" / "optimisations.md"
 CONNECTIONS = 25  # the apiserver's keep-alive pool to one webhook
@@ -150,7 +154,7 @@ def engine_part(d: Durations) -> dict[str, Any]:
 def check_part(d: Durations) -> dict[str, Any]:
     from bench.check_floor import measure
 
-    return measure(d.check_files, d.check_repeats)
+    return measure(d.check_files, d.check_repeats, tree=TREE)
 
 
 # --- processes ------------------------------------------------------------------------------
@@ -220,7 +224,7 @@ def server(name: str, workdir: Path) -> Iterator[Server]:
     else:
         argv = [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", *common]
     stderr = open(workdir / f"{name}.log", "wb")  # noqa: SIM115 - closed below
-    process = subprocess.Popen([*pinned(0), *argv], cwd=REPO, stdout=stderr, stderr=stderr)
+    process = subprocess.Popen([*pinned(0), *argv], cwd=TREE, stdout=stderr, stderr=stderr)
     running = Server(name, process, port, certs / "ca.crt")
     try:
         _wait_ready(running, workdir / f"{name}.log")
@@ -464,7 +468,9 @@ def render(results: dict[str, Any], command: str, compare: dict[str, Any] | None
     lines = [
         "# winpod benchmark results",
         "",
-        f"Written by `{command}` on {m['date']}. Every figure comes from that one run; the",
+        f"Written by `{command}` on {m['date']}"
+        + (f", measuring the tree {results['tree']}" if results.get("tree") != str(REPO) else "")
+        + ". Every figure comes from that one run; the",
         "targets are those of issue 6, shown next to the figures (they are not asserted).",
         "",
         "## Machine",
@@ -676,7 +682,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS, help="markdown report to write")
     parser.add_argument("--json", type=Path, help="also write every figure as JSON here")
     parser.add_argument("--compare", type=Path, help="a --json file of an earlier run")
+    parser.add_argument("--tree", type=Path,
+                        help="measure the winpod in this directory (a changed copy of the repo)")
     args = parser.parse_args(argv)
+    if args.tree:
+        global TREE
+        TREE = args.tree.resolve()
+        sys.path.insert(0, str(TREE))
+        import app  # first, so every app.* module below comes from the tree
+
+        if Path(app.__file__).resolve().parents[1] != TREE:
+            parser.error(f"--tree {TREE}: no app package there")
     d = QUICK if args.quick else FULL
     parts = {p.strip() for p in args.parts.split(",") if p.strip()}
     unknown = parts - {"engine", "check", "webhook"}
@@ -685,7 +701,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = "python bench/run.py" + (" " + " ".join(argv if argv is not None else sys.argv[1:])
                                        if (argv if argv is not None else sys.argv[1:]) else "")
     compare = json.loads(args.compare.read_text()) if args.compare else None
-    results: dict[str, Any] = {"command": command, "machine": machine()}
+    results: dict[str, Any] = {"command": command, "tree": str(TREE), "machine": machine()}
     started = time.monotonic()
     if "engine" in parts:
         log("engine ...")

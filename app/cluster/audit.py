@@ -179,6 +179,7 @@ def engine_evaluator(engine: Engine, view: ClusterView, *, mutate: bool = False)
                 namespace=namespace,
                 runtime_classes=runtime_classes,
                 namespace_policy=policy,
+                version=version,
             )
             evaluation: Evaluation = result.evaluation
             return evaluation

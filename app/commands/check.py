@@ -136,10 +136,9 @@ def run(args: argparse.Namespace) -> int:
 
     mutate = None
     if args.mutate:
-        mutate_or_error = _mutator()
-        if isinstance(mutate_or_error, str):
-            return _error(mutate_or_error)
-        mutate = mutate_or_error
+        from app.engine.mutate import mutate_object
+
+        mutate = mutate_object
 
     inputs = read_inputs(args.paths)
     runtime_classes = _runtime_classes(engine, inputs, view)
@@ -179,14 +178,6 @@ def _cluster_view(engine: Engine, kubeconfig: str | None, context: str | None) -
     except ClusterError as exc:
         return f"--cluster: cannot read the cluster of the current kubeconfig context: {exc}"
     return view
-
-
-def _mutator() -> Any:
-    try:
-        from app.engine.mutate import mutate_object
-    except ImportError:
-        return "--mutate is not available yet: app.engine.mutate has no mutate_object"
-    return mutate_object
 
 
 def _runtime_classes(
@@ -394,7 +385,11 @@ def _evaluate(
     try:
         if mutate is not None:
             result = mutate(
-                engine, obj, runtime_classes=runtime_classes, namespace_policy=namespace_policy
+                engine,
+                obj,
+                runtime_classes=runtime_classes,
+                namespace_policy=namespace_policy,
+                version=version,
             )
             evaluation: Evaluation = result.evaluation
             return evaluation

@@ -78,9 +78,12 @@ def mutate_pod(
     namespace: str | None = None,
     runtime_classes: Mapping[str, RuntimeClassInfo] | None = None,
     namespace_policy: NamespacePolicy | None = None,
+    version: KubeVersion | None = None,
 ) -> MutationResult:
-    """Mutate a Pod (as the /mutate webhook receives it)."""
-    return _mutate(engine, pod, pod, (), namespace, runtime_classes, namespace_policy, as_pod=True)
+    """Mutate a Pod (as the /mutate webhook receives it). `version` is the target Kubernetes
+    version (None: the engine's default), as for Engine.evaluate."""
+    return _mutate(engine, pod, pod, (), namespace, runtime_classes, namespace_policy, version,
+                   as_pod=True)
 
 
 def mutate_object(
@@ -90,14 +93,16 @@ def mutate_object(
     namespace: str | None = None,
     runtime_classes: Mapping[str, RuntimeClassInfo] | None = None,
     namespace_policy: NamespacePolicy | None = None,
+    version: KubeVersion | None = None,
 ) -> MutationResult:
     """Mutate a Pod, or a workload's pod template (for previews). Kinds that hold no pod get an
     empty patch. May raise ShapeError, like Engine.evaluate."""
     template = pod_template_of(obj)
     if template is None:
-        return _mutate(engine, obj, {}, (), namespace, runtime_classes, namespace_policy)
+        return _mutate(engine, obj, {}, (), namespace, runtime_classes, namespace_policy, version)
     prefix = tuple(template.prefix.rstrip(".").split(".")) if template.prefix else ()
-    return _mutate(engine, obj, template.pod, prefix, namespace, runtime_classes, namespace_policy)
+    return _mutate(engine, obj, template.pod, prefix, namespace, runtime_classes, namespace_policy,
+                   version)
 
 
 def json_pointer(tokens: Iterable[str]) -> str:
@@ -113,9 +118,17 @@ def _mutate(
     namespace: str | None,
     runtime_classes: Mapping[str, RuntimeClassInfo] | None,
     namespace_policy: NamespacePolicy | None,
+    version: KubeVersion | None,
     *,
     as_pod: bool = False,
 ) -> MutationResult:
+    def evaluate(target: dict[str, Any]) -> Evaluation:
+        # A pod is evaluated as one even when a caller stripped its kind.
+        if as_pod and "kind" not in target:
+            target = {**target, "kind": "Pod"}
+        return engine.evaluate(target, version=version, runtime_classes=runtime_classes,
+                               namespace=namespace, namespace_policy=namespace_policy)
+
     policy = namespace_policy
     if policy is None:
         metadata = obj.get("metadata")
@@ -130,48 +143,23 @@ def _mutate(
     if isinstance(spec, dict):
         decision = engine.infer_os(pod, runtime_classes=runtime, namespace_policy=policy)
         default_os = policy.defaultOS or engine.config.defaultOS
-        rejected = _rejected_for_windows(
-            engine, obj, decision, runtime_classes, namespace, namespace_policy, as_pod
+        # Paths the apiserver would reject once spec.os.name is windows: stamping the field on
+        # such a pod would turn a pod that runs today into one that cannot be created.
+        rejected = (
+            [f.path for f in evaluate(obj).findings if f.apiserver_rejects]
+            if decision.os == "windows" and engine.config.mutation.windowsOSName
+            else []
         )
-        adds, warning = _plan(engine, pod, spec, decision, runtime, default_os, rejected)
+        with_os_field = (version or engine.default_version) >= OS_FIELD_SINCE
+        adds, warning = _plan(engine, pod, spec, decision, runtime, default_os, rejected,
+                              with_os_field)
         if warning:
             warnings.append(_short(warning))
     patch = [{"op": "add", "path": json_pointer(prefix + a.tokens), "value": a.value} for a in adds]
     mutated = copy.deepcopy(obj)
     for add in adds:
         _apply(mutated, prefix + add.tokens, copy.deepcopy(add.value))
-    # A pod is evaluated as one even when a caller stripped its kind.
-    target = {**mutated, "kind": "Pod"} if as_pod and "kind" not in mutated else mutated
-    evaluation = engine.evaluate(
-        target,
-        runtime_classes=runtime_classes,
-        namespace=namespace,
-        namespace_policy=namespace_policy,
-    )
-    return MutationResult(patch, warnings, mutated, evaluation)
-
-
-def _rejected_for_windows(
-    engine: Engine,
-    obj: dict[str, Any],
-    decision: OSDecision,
-    runtime_classes: Mapping[str, RuntimeClassInfo] | None,
-    namespace: str | None,
-    namespace_policy: NamespacePolicy | None,
-    as_pod: bool,
-) -> list[str]:
-    """Paths the apiserver would reject once spec.os.name is windows. Stamping the field on such
-    a pod would turn a pod that runs today into one that cannot be created, so it is not stamped."""
-    if decision.os != "windows" or not engine.config.mutation.windowsOSName:
-        return []
-    target = {**obj, "kind": "Pod"} if as_pod and "kind" not in obj else obj
-    evaluation = engine.evaluate(
-        target,
-        runtime_classes=runtime_classes,
-        namespace=namespace,
-        namespace_policy=namespace_policy,
-    )
-    return [f.path for f in evaluation.findings if f.apiserver_rejects]
+    return MutationResult(patch, warnings, mutated, evaluate(mutated))
 
 
 def _plan(
@@ -182,6 +170,7 @@ def _plan(
     runtime: Mapping[str, RuntimeClassInfo],
     default_os: str,
     rejected: list[str],
+    with_os_field: bool,
 ) -> tuple[list[_Add], str | None]:
     os_name = decision.os
     if os_name not in ("windows", "linux"):
@@ -201,7 +190,6 @@ def _plan(
             f" set nodeSelector {OS_LABEL} to place the pod"
         )
     settings = engine.config.mutation
-    with_os_field = engine.default_version >= OS_FIELD_SINCE
     skipped = ""
     adds: list[_Add] = []
     parts: list[str] = []

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -20,14 +19,13 @@ from app.clusterview import ClusterView
 from app.config import Action, NamespacePolicy
 from app.engine.evaluate import Engine
 from app.engine.findings import Evaluation
+from app.engine.mutate import mutate_pod
 from app.engine.visit import CHECKED_KINDS, ShapeError, pod_template_of
 from app.webhook.logs import JsonLog
 from app.webhook.metrics import Metrics
 from app.webhook.review import AdmissionRequest, AdmissionReviewRequest
 from app.webhook.shape import check_shape
 from app.webhook.verdict import Verdict, failure, short_warning, verdict_of
-
-MutateFn = Callable[..., Any]
 
 
 class Reviewer:
@@ -39,13 +37,11 @@ class Reviewer:
         cluster_view: ClusterView,
         metrics: Metrics,
         log: JsonLog,
-        mutate_pod: MutateFn | None = None,
     ) -> None:
         self.engine = engine
         self.view = cluster_view
         self.metrics = metrics
         self.log = log
-        self.mutate_pod = mutate_pod
 
     # --- the two webhooks ------------------------------------------------------------------
 
@@ -67,20 +63,20 @@ class Reviewer:
         request = review.request
         decision, verdict, ref, patch = "skip", Verdict(allowed=True), None, None
         if (
-            self.mutate_pod is not None
-            and request.operation == "CREATE"
+            request.operation == "CREATE"
             and not request.subResource
             and request.kind.kind == "Pod"
         ):
             try:
                 pod = _as_kind(request.object, "Pod")
                 check_shape(pod)
-                result = self.mutate_pod(
+                result = mutate_pod(
                     self.engine,
                     pod,
                     namespace=request.namespace or None,
                     runtime_classes=self.view.runtime_classes(),
                     namespace_policy=self._namespace_policy(request),
+                    version=self.view.version(),
                 )
                 evaluation: Evaluation = result.evaluation
                 ref = evaluation.object_ref

@@ -10,11 +10,12 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from fastapi import FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
@@ -23,7 +24,7 @@ from app import __version__
 from app.clusterview import ClusterView, StaticClusterView
 from app.config import Config
 from app.engine.evaluate import Engine
-from app.webhook.admission import MutateFn, Reviewer
+from app.webhook.admission import Reviewer
 from app.webhook.logs import JsonLog
 from app.webhook.metrics import Metrics
 from app.webhook.review import AdmissionReviewRequest, BadReview, parse_review
@@ -61,14 +62,6 @@ async def read_review(request: Request, limit: int) -> AdmissionReviewRequest:
     return parse_review(b"".join(chunks))
 
 
-def _load_mutate() -> MutateFn | None:
-    try:
-        from app.engine.mutate import mutate_pod
-    except ImportError:
-        return None  # mutation not built into this tree: /mutate answers 503
-    return mutate_pod
-
-
 def create_app(
     engine: Engine,
     config: Config,
@@ -81,8 +74,10 @@ def create_app(
     log = log if log is not None else JsonLog(config.webhook.logLevel)
     metrics = Metrics()
     metrics.rules_loaded.set(len(engine.catalog))
-    mutate_pod = _load_mutate()
-    reviewer = Reviewer(engine, view, metrics, log, mutate_pod)
+    reviewer = Reviewer(engine, view, metrics, log)
+    if callable(getattr(view, "collect", None)):
+        # The cluster caches are a Prometheus collector: staleness, relists, readiness.
+        metrics.registry.register(cast(Collector, view))
     limit = config.webhook.maxBodyBytes
 
     if tls is not None:
@@ -126,15 +121,8 @@ def create_app(
 
         return endpoint
 
-    async def mutate_unavailable(request: Request) -> Response:
-        return error_response(503, "mutation is not available in this build of winpod")
-
     app.add_route("/validate", review_route(reviewer.validate), methods=["POST"])
-    app.add_route(
-        "/mutate",
-        review_route(reviewer.mutate) if mutate_pod is not None else mutate_unavailable,
-        methods=["POST"],
-    )
+    app.add_route("/mutate", review_route(reviewer.mutate), methods=["POST"])
 
     @app.get("/healthz")
     async def healthz() -> Response:

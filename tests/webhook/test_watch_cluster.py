@@ -69,3 +69,41 @@ def test_namespace_labels_from_the_cluster_cap_the_action_and_follow_changes(
         time.sleep(0.05)
     assert allowed_in(client, "plain") is True
     client.close()
+
+
+def test_a_deployment_reaching_windows_through_a_runtime_class_is_denied_by_validate(
+    webhook_server: StartWebhook, apiserver: StandinAPIServer, tmp_path: Path
+) -> None:
+    """The RuntimeClass admission plugin merges scheduling into Pods, not Deployments: only the
+    cache of RuntimeClasses tells that this template lands on Windows."""
+    apiserver.put("namespaces", namespace("apps"))
+    apiserver.put("runtimeclasses", {
+        "apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
+        "metadata": {"name": "windows-2022"}, "handler": "runhcs-wcow-process",
+        "scheduling": {"nodeSelector": {"kubernetes.io/os": "windows"}},
+    })
+    server = webhook_server(
+        None,
+        extra_args=["--watch-cluster"],
+        env={"KUBECONFIG": str(apiserver.write_kubeconfig(tmp_path / "kubeconfig")),
+             "KUBERNETES_SERVICE_HOST": ""},
+    )
+    client = server.client()
+    deployment = {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "renderer", "namespace": "apps"},
+        "spec": {"selector": {"matchLabels": {"app": "r"}}, "template": {
+            "metadata": {"labels": {"app": "r"}},
+            "spec": {"runtimeClassName": "windows-2022", "containers": [{
+                "name": "r", "image": "registry.example.com/renderer:2",
+                "resources": {"limits": {"memory": "1Gi"}},
+                "securityContext": {"privileged": True}}]}}},
+    }
+    response = client.review(review(deployment, namespace="apps")).json()["response"]
+    assert response["allowed"] is False
+    assert "spec.template.spec.containers[0].securityContext.privileged" in (
+        response["status"]["message"]
+    )
+    metrics = client.get("/metrics").body.decode()
+    assert "winpod_cluster_cache_ready" in metrics
+    client.close()
