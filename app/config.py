@@ -7,10 +7,17 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from app.engine.kubeversion import parse_version
 
@@ -25,7 +32,12 @@ class Action(StrEnum):
 
 ACTION_RANK = {Action.DENY: 3, Action.WARN: 2, Action.AUDIT: 1}
 
-ActionSetting = Literal["deny", "warn", "audit", "off"]
+def _yaml_off(value: Any) -> Any:
+    # YAML 1.1 reads an unquoted `off` as false; a user who wrote `off` meant the action.
+    return "off" if value is False else value
+
+
+ActionSetting = Annotated[Literal["deny", "warn", "audit", "off"], BeforeValidator(_yaml_off)]
 OSName = Literal["windows", "linux"]
 DefaultOS = Literal["windows", "linux", "unknown"]
 

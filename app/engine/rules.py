@@ -15,7 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from app.config import Action
+from app.config import Action, ActionSetting
 from app.engine.kubeversion import KubeVersion, parse_version
 from app.engine.paths import PathError, parse_path
 
@@ -86,7 +86,7 @@ class CheckSpec(_Strict):
 
 class RuleVersion(_Strict):
     since: str
-    action: Literal["deny", "warn", "audit", "off"]
+    action: ActionSetting
     check: CheckSpec | None = None
     function: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
