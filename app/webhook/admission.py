@@ -215,7 +215,16 @@ def _same_pod_spec(request: AdmissionRequest) -> bool:
         return False
     if new is None or old is None:
         return False
-    return bool(new.pod.get("spec") == old.pod.get("spec"))
+    # Annotations count too: rules read some (Hyper-V isolation, exemptions, seccomp).
+    return bool(
+        new.pod.get("spec") == old.pod.get("spec")
+        and _annotations(new.pod) == _annotations(old.pod)
+    )
+
+
+def _annotations(pod: dict[str, Any]) -> Any:
+    metadata = pod.get("metadata")
+    return metadata.get("annotations") if isinstance(metadata, dict) else None
 
 
 def _decision(verdict: Verdict) -> str:
