@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import copy
+from pathlib import Path
 from typing import Any
 
 import jsonpatch
 import orjson
 import pytest
+import yaml
 
 from tests.conftest import AdmissionClient
 from tests.webhook.reviews import (
@@ -110,3 +112,47 @@ def test_an_odd_shaped_pod_is_denied_by_mutate_naming_the_path(client: Admission
     response = mutate(client, review(pod))
     assert response["allowed"] is False
     assert "spec.containers: expected a list" in response["status"]["message"]
+
+
+MANIFESTS = Path(__file__).resolve().parents[1] / "mutate" / "manifests"
+
+
+def _pod_of(name: str) -> dict[str, Any]:
+    """The manifest as the Pod the apiserver would send /mutate (a workload's template as a pod)."""
+    obj = yaml.safe_load((MANIFESTS / name).read_text(encoding="utf-8"))
+    if obj["kind"] == "Pod":
+        return dict(obj)
+    template = obj["spec"]["template"]
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {**template.get("metadata", {}), "generateName": obj["metadata"]["name"] + "-",
+                         "namespace": obj["metadata"].get("namespace", "default")},
+            "spec": template["spec"]}
+
+
+@pytest.mark.parametrize(
+    ("manifest", "expected_selector", "denied"),
+    [
+        ("iis-pod.yaml", {"kubernetes.io/os": "windows",
+                          "node.kubernetes.io/windows-build": "10.0.20348"}, False),
+        ("linux-daemonset.yaml", {"kubernetes.io/os": "linux"}, False),
+        ("conflict-pod.yaml", {"kubernetes.io/os": "linux"}, True),
+    ],
+)
+def test_mutate_places_real_pods_and_a_second_pass_adds_nothing(
+    client: AdmissionClient, manifest: str, expected_selector: dict[str, str], denied: bool,
+) -> None:
+    before = _pod_of(manifest)
+    response = mutate(client, review(before, namespace=before["metadata"]["namespace"]))
+    patch = orjson.loads(base64.b64decode(response["patch"])) if "patch" in response else []
+    after = jsonpatch.apply_patch(copy.deepcopy(before), patch)
+    # the before/after, shown by `pytest -s` for transcripts
+    print(f"\n--- {manifest}: POST /mutate allowed={response['allowed']}"
+          f" warnings={response.get('warnings')}\npatch={orjson.dumps(patch).decode()}")
+    assert after["spec"].get("nodeSelector") == expected_selector
+    assert response["allowed"] is (not denied)
+    if denied:  # conflicting evidence: nothing injected, the conflict denied early
+        assert patch == []
+        assert "windows-os-conflict" in response["status"]["message"]
+        return
+    again = mutate(client, review(after, namespace=after["metadata"]["namespace"]))
+    assert "patch" not in again, again
