@@ -156,9 +156,7 @@ def _mutate(
         if warning:
             warnings.append(_short(warning))
     patch = [{"op": "add", "path": json_pointer(prefix + a.tokens), "value": a.value} for a in adds]
-    mutated = copy.deepcopy(obj)
-    for add in adds:
-        _apply(mutated, prefix + add.tokens, copy.deepcopy(add.value))
+    mutated = _applied(obj, [(prefix + a.tokens, a.value) for a in adds])
     return MutationResult(patch, warnings, mutated, evaluate(mutated))
 
 
@@ -354,15 +352,27 @@ def _has_windows_options(pod: dict[str, Any]) -> bool:
     return any(windows_options(ref.container) for ref in pod_facts(pod).containers)
 
 
-def _apply(root: dict[str, Any], tokens: Tokens, value: Any) -> None:
-    node: Any = root
-    for token in tokens[:-1]:
-        node = node[token]
-    last = tokens[-1]
-    if last == "-" and isinstance(node, list):
-        node.append(value)
-    else:
-        node[last] = value
+def _applied(obj: dict[str, Any], adds: list[tuple[Tokens, Any]]) -> dict[str, Any]:
+    """`obj` with the adds applied, leaving `obj` untouched. Only the dicts and lists on the
+    patched paths are copied; the rest is shared with the input (a deep copy of a whole pod was
+    most of /mutate's cost). Callers must treat the result as read-only."""
+    root = dict(obj)
+    copied: set[int] = {id(root)}
+    for tokens, value in adds:
+        node: Any = root
+        for token in tokens[:-1]:
+            child = node[token]
+            if id(child) not in copied:
+                child = dict(child) if isinstance(child, dict) else list(child)
+                node[token] = child
+                copied.add(id(child))
+            node = child
+        last = tokens[-1]
+        if last == "-" and isinstance(node, list):
+            node.append(copy.deepcopy(value))
+        else:
+            node[last] = copy.deepcopy(value)
+    return root
 
 
 def _short(text: str) -> str:
