@@ -139,7 +139,7 @@ class Engine:
         if namespace is None and isinstance(raw_namespace, str):
             namespace = raw_namespace
         result = Evaluation(str(kind), namespace, name, checked=False)
-        template = pod_template_of(dict(obj))
+        template = pod_template_of(obj)
         if template is None:
             result.skipped_reason = (
                 f"kind {kind} is not checked (checked: {', '.join(sorted(CHECKED_KINDS))})"

@@ -22,6 +22,7 @@ class TrieNode:
     payloads: list[Any] = field(default_factory=list)
     keys: dict[str, TrieNode] = field(default_factory=dict)
     rendered: str = ""  # this node's key as written in a path, rendered once
+    dotted: str = ""  # the same as it follows a parent path (".name" or '["a/b"]')
     leaf: bool = True  # no children: the walk emits without descending
     each: TrieNode | None = None
     indexes: dict[int, TrieNode] = field(default_factory=dict)
@@ -34,7 +35,9 @@ class TrieNode:
         for position, (kind, arg) in enumerate(steps):
             node.leaf = False
             if kind == "key":
-                node = node.keys.setdefault(str(arg), TrieNode(rendered=render_key(str(arg))))
+                rendered = render_key(str(arg))
+                dotted = rendered if rendered.startswith("[") else "." + rendered
+                node = node.keys.setdefault(str(arg), TrieNode(rendered=rendered, dotted=dotted))
             elif kind == "each":
                 if node.each is None:
                     node.each = TrieNode()
@@ -64,18 +67,13 @@ def walk(node: TrieNode, value: Any, path: str, key: str | None, emit: Emit) -> 
                     continue
                 child = value.get(name)
                 if child is not None:
-                    rendered = child_node.rendered
-                    child_path = (
-                        path + rendered
-                        if rendered[0] == "["
-                        else (f"{path}.{rendered}" if path else rendered)
-                    )
+                    child_path = path + child_node.dotted if path else child_node.rendered
                     if child_node.leaf:
                         for payload in child_node.payloads:
                             emit(payload, child, key, child_path)
                     else:
                         walk(child_node, child, child_path, key, emit)
-        for pattern, sub in node.anykeys.values():
+        for pattern, sub in node.anykeys.values() if node.anykeys else ():
             for name, child in value.items():
                 if child is None or (pattern is not None and not pattern.search(str(name))):
                     continue

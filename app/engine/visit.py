@@ -6,6 +6,7 @@ containers and ephemeralContainers alike, so no rule can forget a kind of contai
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,7 +54,7 @@ class ShapeError(ValueError):
     """The object's structure is not what its kind requires; the message names the path."""
 
 
-def pod_template_of(obj: dict[str, Any]) -> PodTemplate | None:
+def pod_template_of(obj: Mapping[str, Any]) -> PodTemplate | None:
     """The pod inside a checked object, or None for kinds winpod does not check."""
     kind = obj.get("kind")
     if not isinstance(kind, str) or kind not in _TEMPLATE_KEYS:
