@@ -182,15 +182,86 @@ def _read_json(name: str, text: str, inputs: Inputs) -> bool:
     return True
 
 
+# --- fast construction -----------------------------------------------------------------------
+# PyYAML's C loader composes nodes in C but constructs objects in Python, through a generic
+# machinery (generators, recursion bookkeeping) that costs more than the composing. Manifests
+# are plain mappings, sequences and scalars: built here directly, with the loader's own
+# constructors for each scalar tag, so the values are the ones construct_document would make.
+# Anything else (merge keys, timestamps, sets, non-string keys) falls back to the loader for
+# the whole document. Aliases share one object as PyYAML's do (no exponential blow-up).
+
+_STR, _MAP, _SEQ = "tag:yaml.org,2002:str", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
+_SCALARS: dict[str, str] = {
+    "tag:yaml.org,2002:int": "construct_yaml_int",
+    "tag:yaml.org,2002:bool": "construct_yaml_bool",
+    "tag:yaml.org,2002:null": "construct_yaml_null",
+    "tag:yaml.org,2002:float": "construct_yaml_float",
+}
+_PLAIN_TAGS: dict[str, str] = {}  # value -> tag of a plain scalar: resolving is pure and repetitive
+
+
+class _Unusual(Exception):
+    """The document has a node the fast path leaves to the loader."""
+
+
+class _FastLoader(_LOADER):  # type: ignore[misc]
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        # The C parser asks this for every scalar; the answer depends only on the value.
+        if kind is yaml.ScalarNode and implicit[0]:
+            tag = _PLAIN_TAGS.get(value)
+            if tag is None:
+                tag = super().resolve(kind, value, implicit)
+                if len(_PLAIN_TAGS) < 100_000:
+                    _PLAIN_TAGS[value] = tag
+            return tag
+        return super().resolve(kind, value, implicit)
+
+
+def _construct(loader: Any, root: yaml.Node) -> Any:
+    built: dict[int, Any] = {}
+
+    def build(node: yaml.Node) -> Any:
+        tag, kind = node.tag, type(node)
+        if kind is yaml.ScalarNode:
+            if tag == _STR:
+                return node.value
+            name = _SCALARS.get(tag)
+            if name is None:
+                raise _Unusual
+            return getattr(loader, name)(node)
+        done = built.get(id(node))
+        if done is not None:
+            return done
+        if kind is yaml.MappingNode and tag == _MAP:
+            mapping: dict[str, Any] = {}
+            built[id(node)] = mapping
+            for key, value in node.value:
+                if type(key) is not yaml.ScalarNode or key.tag != _STR:
+                    raise _Unusual
+                mapping[key.value] = build(value)
+            return mapping
+        if kind is yaml.SequenceNode and tag == _SEQ:
+            items: list[Any] = []
+            built[id(node)] = items
+            items.extend(build(item) for item in node.value)
+            return items
+        raise _Unusual
+
+    try:
+        return build(root)
+    except _Unusual:
+        return loader.construct_document(root)
+
+
 def _read_yaml(name: str, text: str, inputs: Inputs) -> None:
-    loader = _LOADER(text)
+    loader = _FastLoader(text)
     try:
         while loader.check_node():
             node = loader.get_node()
             if node is None:
                 continue
             line = node.start_mark.line + 1
-            value = loader.construct_document(node)
+            value = _construct(loader, node)
             _add_object(name, value, line, node, inputs)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark

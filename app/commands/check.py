@@ -93,6 +93,21 @@ def _error(message: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    import gc
+
+    # The YAML node trees are kept for line numbers: hundreds of thousands of live objects
+    # that the cyclic collector would rescan again and again as they pile up (half of the
+    # run's CPU time over 1,000 files). They hold no cycles; reference counting frees them.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _run(args)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from app.config import ConfigError, load_config
