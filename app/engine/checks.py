@@ -17,7 +17,8 @@ from app.engine.podfacts import PodFacts
 from app.engine.quantity import parse_quantity
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: built per object (why: app/engine/__init__.py).
+@dataclass(slots=True)
 class Hit:
     path: str  # pod-rooted
     value: Any = None
@@ -26,7 +27,8 @@ class Hit:
     fix: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: built per object (why: app/engine/__init__.py).
+@dataclass(slots=True)
 class RuleInput:
     facts: PodFacts
     os: OSDecision

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from app.config import ACTION_RANK, Action, Config, NamespacePolicy
 from app.engine.checks import FUNCTIONS, PRECONDITIONS, RuleInput
-from app.engine.fieldtrie import TrieNode, walk
+from app.engine.fieldtrie import TrieNode, Walker, compile_walker
 from app.engine.findings import Evaluation, Finding
 from app.engine.images import ImageClassifier
 from app.engine.kubeversion import LATEST, KubeVersion, parse_version
@@ -26,11 +26,11 @@ _Test = tuple[int, int, CompiledRule, FieldTest]  # (rule order, test order, rul
 @dataclass(frozen=True, slots=True)
 class _RuleSet:
     """The catalog compiled for one version and one OS: check functions, and every field test
-    merged into one trie for the pod and one for each container."""
+    merged into one trie for the pod and one for each container, each compiled to a walker."""
 
     functions: tuple[tuple[int, CompiledRule], ...]
-    pod_tests: TrieNode
-    container_tests: TrieNode
+    pod_tests: Walker
+    container_tests: Walker
 
 
 def _layout(rules: list[CompiledRule]) -> _RuleSet:
@@ -42,7 +42,13 @@ def _layout(rules: list[CompiledRule]) -> _RuleSet:
         for test_order, test in enumerate(rule.tests):
             item: _Test = (order, test_order, rule, test)
             (container if test.container_scope else pod).add(test.path, item, test.key_filter)
-    return _RuleSet(tuple(functions), pod, container)
+    return _RuleSet(
+        tuple(functions), compile_walker(pod, _predicate), compile_walker(container, _predicate)
+    )
+
+
+def _predicate(item: _Test) -> Callable[[Any, str | None], bool]:
+    return item[3].test
 
 
 class Engine:
@@ -94,8 +100,10 @@ class Engine:
         *,
         runtime_classes: Mapping[str, RuntimeClassInfo] | None = None,
         namespace_policy: NamespacePolicy | None = None,
+        facts: PodFacts | None = None,
     ) -> OSDecision:
-        facts = pod_facts(pod)
+        """`facts`: the pod's, when the caller has them already."""
+        facts = facts if facts is not None else pod_facts(pod)
         return self._decide(facts, runtime_classes, namespace_policy or _NO_POLICY)
 
     def _decide(
@@ -247,28 +255,28 @@ def _collect(ruleset: _RuleSet, facts: PodFacts, data: RuleInput) -> list[_Hit]:
     ordinal = -1
 
     def emit(item: _Test, value: Any, key: str | None, path: str) -> None:
+        # Only hits get here: the walker ran the test.
         order, test_order, rule, test = item
-        if test.test(value, key):
-            assert rule.action is not None
-            hits.append(
-                (
-                    order,
-                    test_order,
-                    ordinal,
-                    rule,
-                    path,
-                    value,
-                    key,
-                    test.action or rule.action,
-                    test.message or rule.message,
-                    rule.fix,
-                )
+        assert rule.action is not None
+        hits.append(
+            (
+                order,
+                test_order,
+                ordinal,
+                rule,
+                path,
+                value,
+                key,
+                test.action or rule.action,
+                test.message or rule.message,
+                rule.fix,
             )
+        )
 
-    walk(ruleset.pod_tests, facts.pod, "", None, emit)
+    ruleset.pod_tests(facts.pod, "", emit)
     container_tests = ruleset.container_tests
     for ordinal, ref in enumerate(facts.containers):  # noqa: B007 (emit reads it)
-        walk(container_tests, ref.container, ref.path, None, emit)
+        container_tests(ref.container, ref.path, emit)
     if len(hits) > 1:
         hits.sort(key=lambda h: (h[0], h[1], h[2]))
     return hits

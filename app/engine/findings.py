@@ -8,7 +8,8 @@ from app.config import Action
 from app.engine.osinfer import OSDecision
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: built per object (why: app/engine/__init__.py).
+@dataclass(slots=True)
 class Finding:
     rule: str
     action: Action

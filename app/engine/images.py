@@ -46,7 +46,8 @@ WINDOWS_BUILDS: dict[str, str] = {
 _BUILD_TAG_RE = re.compile(r"(?:^|[-_.])(" + "|".join(WINDOWS_BUILDS) + r")(?=$|[-_.])")
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: built per object (why: app/engine/__init__.py).
+@dataclass(slots=True)
 class ImageRef:
     repository: str
     tag: str

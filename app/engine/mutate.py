@@ -38,7 +38,7 @@ from app.engine.osinfer import (
     OSDecision,
     RuntimeClassInfo,
 )
-from app.engine.podfacts import pod_facts, windows_options
+from app.engine.podfacts import PodFacts, pod_facts
 from app.engine.visit import pod_template_of
 
 OS_LABEL = "kubernetes.io/os"
@@ -140,29 +140,41 @@ def _mutate(
     adds: list[_Add] = []
     warnings: list[str] = []
     spec = pod.get("spec")
+    evaluation: Evaluation | None = None
     if isinstance(spec, dict):
-        decision = engine.infer_os(pod, runtime_classes=runtime, namespace_policy=policy)
+        facts = pod_facts(pod)
+        decision = engine.infer_os(pod, runtime_classes=runtime, namespace_policy=policy,
+                                   facts=facts)
         default_os = policy.defaultOS or engine.config.defaultOS
-        # Paths the apiserver would reject once spec.os.name is windows: stamping the field on
-        # such a pod would turn a pod that runs today into one that cannot be created.
-        rejected = (
-            [f.path for f in evaluate(obj).findings if f.apiserver_rejects]
-            if decision.os == "windows" and engine.config.mutation.windowsOSName
-            else []
-        )
         with_os_field = (version or engine.default_version) >= OS_FIELD_SINCE
-        adds, warning = _plan(engine, pod, spec, decision, runtime, default_os, rejected,
+        adds, warning = _plan(engine, facts, spec, decision, runtime, default_os, [],
                               with_os_field)
+        evaluation = evaluate(_applied(obj, [(prefix + a.tokens, a.value) for a in adds]))
+        # Paths the apiserver rejects once spec.os.name is windows: stamping the field on such
+        # a pod would turn a pod that runs today into one that cannot be created. The mutated
+        # pod's findings are the original's (only placement was added), so one evaluation
+        # serves both, and only such a pod is planned and evaluated again.
+        rejected = [f.path for f in evaluation.findings if f.apiserver_rejects]
+        if (
+            rejected
+            and decision.os == "windows"
+            and any(a.tokens[:2] == ("spec", "os") for a in adds)
+        ):
+            adds, warning = _plan(engine, facts, spec, decision, runtime, default_os, rejected,
+                                  with_os_field)
+            evaluation = None
         if warning:
             warnings.append(_short(warning))
     patch = [{"op": "add", "path": json_pointer(prefix + a.tokens), "value": a.value} for a in adds]
     mutated = _applied(obj, [(prefix + a.tokens, a.value) for a in adds])
-    return MutationResult(patch, warnings, mutated, evaluate(mutated))
+    if evaluation is None:
+        evaluation = evaluate(mutated)
+    return MutationResult(patch, warnings, mutated, evaluation)
 
 
 def _plan(
     engine: Engine,
-    pod: dict[str, Any],
+    facts: PodFacts,
     spec: dict[str, Any],
     decision: OSDecision,
     runtime: Mapping[str, RuntimeClassInfo],
@@ -196,7 +208,7 @@ def _plan(
         if settings.windowsNodeSelector:
             wanted[OS_LABEL] = "windows"
         if settings.windowsBuildSelector:
-            build = _single_build(engine, pod, spec, runtime)
+            build = _single_build(engine, facts, spec, runtime)
             if build:
                 wanted[WINDOWS_BUILD_LABEL] = build
         _select(spec, wanted, adds, parts)
@@ -214,7 +226,7 @@ def _plan(
         if settings.linuxNodeSelector:
             _select(spec, {OS_LABEL: "linux"}, adds, parts)
         # The apiserver rejects windowsOptions on a pod whose spec.os.name is linux.
-        if settings.linuxOSName and with_os_field and not _has_windows_options(pod):
+        if settings.linuxOSName and with_os_field and not _has_windows_options(facts):
             _set_os_name(spec, "linux", adds, parts)
     if not parts and not skipped:
         return adds, None
@@ -317,12 +329,11 @@ def _set_os_name(spec: dict[str, Any], name: str, adds: list[_Add], parts: list[
 
 def _single_build(
     engine: Engine,
-    pod: dict[str, Any],
+    facts: PodFacts,
     spec: dict[str, Any],
     runtime: Mapping[str, RuntimeClassInfo],
 ) -> str | None:
     """The one Windows build every Windows image in the pod names, else None."""
-    facts = pod_facts(pod)
     if facts.any_host_process:
         return None  # HostProcess containers run on the host, not in a build-matched silo
     annotations = facts.metadata.get("annotations")
@@ -343,13 +354,8 @@ def _single_build(
     return next(iter(builds))
 
 
-def _has_windows_options(pod: dict[str, Any]) -> bool:
-    spec = pod.get("spec")
-    if not isinstance(spec, dict):
-        return False
-    if windows_options(spec):
-        return True
-    return any(windows_options(ref.container) for ref in pod_facts(pod).containers)
+def _has_windows_options(facts: PodFacts) -> bool:
+    return bool(facts.pod_windows_options) or any(facts.container_windows_options)
 
 
 def _applied(obj: dict[str, Any], adds: list[tuple[Tokens, Any]]) -> dict[str, Any]:

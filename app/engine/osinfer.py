@@ -30,7 +30,8 @@ RANK_HINT = 4
 _OSES = frozenset({"windows", "linux"})
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: built per object (why: app/engine/__init__.py).
+@dataclass(slots=True)
 class Evidence:
     os: str
     rank: int
@@ -41,7 +42,8 @@ class Evidence:
         return f"{self.path} ({self.reason})"
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: built per object (why: app/engine/__init__.py).
+@dataclass(slots=True)
 class OSDecision:
     os: str  # windows | linux | unknown
     evidence: tuple[Evidence, ...]

@@ -24,6 +24,11 @@ _SEGMENT_RE = re.compile(
 )
 
 
+# Field paths compile to nested Python blocks (app/engine/fieldtrie.py), and Python's parser
+# allows 100 levels of indentation; real pod fields are under a dozen steps deep.
+MAX_STEPS = 32
+
+
 class PathError(ValueError):
     """A path that does not follow the grammar; the message quotes it."""
 
@@ -57,6 +62,8 @@ def parse_path(path: str) -> list[tuple[str, str | int | None]]:
                     raise PathError(f"bad path {path!r}: ends with a dot")
             elif path[pos] != "[":
                 raise PathError(f"bad path {path!r} at character {pos + 1}")
+    if len(steps) > MAX_STEPS:
+        raise PathError(f"path {path[:80]!r} has {len(steps)} steps; at most {MAX_STEPS} allowed")
     return steps
 
 

@@ -28,7 +28,8 @@ _TEMPLATE_KEYS: dict[str, tuple[str, ...]] = {
 CHECKED_KINDS = frozenset(_TEMPLATE_KEYS)
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: built per object (why: app/engine/__init__.py).
+@dataclass(slots=True)
 class PodTemplate:
     """A pod (or pod template) found in an object: `prefix` + a pod-rooted path is the path in
     the object, e.g. "spec.template." + "spec.containers[0].image"."""
@@ -37,7 +38,8 @@ class PodTemplate:
     pod: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: built per object (why: app/engine/__init__.py).
+@dataclass(slots=True)
 class ContainerRef:
     path: str  # pod-rooted, e.g. "spec.initContainers[1]"
     kind: str  # initContainers | containers | ephemeralContainers
