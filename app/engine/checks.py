@@ -92,7 +92,7 @@ def memory_limits(data: RuleInput) -> Iterator[Hit]:
             )
             continue
         request = requests.get("memory")
-        if request is None:
+        if request is None or request == limit:
             continue  # the apiserver defaults the request to the limit
         limit_q, request_q = parse_quantity(limit), parse_quantity(request)
         if limit_q is not None and request_q is not None and limit_q != request_q:

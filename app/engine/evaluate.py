@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.config import ACTION_RANK, Action, Config, NamespacePolicy
-from app.engine.checks import FUNCTIONS, PRECONDITIONS, RuleInput
+from app.engine.checks import FUNCTIONS, PRECONDITIONS, CheckFunction, RuleInput
 from app.engine.fieldtrie import TrieNode, Walker, compile_walker
 from app.engine.findings import Evaluation, Finding
 from app.engine.images import ImageClassifier
@@ -21,6 +21,10 @@ _NO_POLICY = NamespacePolicy()
 
 
 _Test = tuple[int, int, CompiledRule, FieldTest]  # (rule order, test order, rule, test)
+# (rule order, rule, function, precondition, action, message, fix): unpacked once at start-up.
+_Function = tuple[
+    int, CompiledRule, CheckFunction, Callable[[PodFacts], bool] | None, Action, str, str
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,17 +32,19 @@ class _RuleSet:
     """The catalog compiled for one version and one OS: check functions, and every field test
     merged into one trie for the pod and one for each container, each compiled to a walker."""
 
-    functions: tuple[tuple[int, CompiledRule], ...]
+    functions: tuple[_Function, ...]
     pod_tests: Walker
     container_tests: Walker
 
 
 def _layout(rules: list[CompiledRule]) -> _RuleSet:
-    functions: list[tuple[int, CompiledRule]] = []
+    functions: list[_Function] = []
     pod, container = TrieNode(), TrieNode()
     for order, rule in enumerate(rules):
-        if rule.function is not None:
-            functions.append((order, rule))
+        if rule.function is not None and rule.action is not None:
+            functions.append(
+                (order, rule, rule.function, rule.precondition, rule.action, rule.message, rule.fix)
+            )
         for test_order, test in enumerate(rule.tests):
             item: _Test = (order, test_order, rule, test)
             (container if test.container_scope else pod).add(test.path, item, test.key_filter)
@@ -232,12 +238,10 @@ _Hit = tuple[int, int, int, CompiledRule, str, Any, str | None, Action, str, str
 
 def _collect(ruleset: _RuleSet, facts: PodFacts, data: RuleInput) -> list[_Hit]:
     hits: list[_Hit] = []
-    for order, rule in ruleset.functions:
-        assert rule.function is not None and rule.action is not None
-        if rule.precondition is not None and not rule.precondition(facts):
+    for order, rule, function, precondition, action, message, fix in ruleset.functions:
+        if precondition is not None and not precondition(facts):
             continue
-        payload = data if not rule.params else _with_params(data, rule.params)
-        for hit in rule.function(payload):
+        for hit in function(data if not rule.params else _with_params(data, rule.params)):
             hits.append(
                 (
                     order,
@@ -247,9 +251,9 @@ def _collect(ruleset: _RuleSet, facts: PodFacts, data: RuleInput) -> list[_Hit]:
                     hit.path,
                     hit.value,
                     None,
-                    hit.action or rule.action,
-                    hit.message or rule.message,
-                    hit.fix or rule.fix,
+                    hit.action or action,
+                    hit.message or message,
+                    hit.fix or fix,
                 )
             )
     ordinal = -1

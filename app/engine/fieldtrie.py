@@ -69,6 +69,23 @@ def compile_walker(root: TrieNode, guard: Guard | None = None) -> Walker:
     return _WalkerSource(guard).compile(root)
 
 
+# A node with this many leaf keys scans the object's keys against a table when it has fewer.
+_LEAF_TABLE_MIN = 4
+_LITERALS = re.compile(r"\^\(?([A-Za-z0-9_]+(?:\|[A-Za-z0-9_]+)*)\)?\$")
+
+
+def _is_leaf(node: TrieNode) -> bool:
+    return not (node.keys or node.anykeys or node.each is not None or node.indexes)
+
+
+def _literal_alternatives(pattern: re.Pattern[str] | None) -> list[str] | None:
+    """The names a key filter such as ^(secret|configMap)$ admits, when it is just a list."""
+    if pattern is None:
+        return None
+    match = _LITERALS.fullmatch(pattern.pattern)
+    return match.group(1).split("|") if match else None
+
+
 class _WalkerSource:
     def __init__(self, guard: Guard | None) -> None:
         self.guard = guard
@@ -112,6 +129,71 @@ class _WalkerSource:
                 self.lines.append(f"{pad}if {check}({var}, {key}):")
                 self.lines.append(f"{pad}    emit({item}, {var}, {key}, {path})")
 
+    def _key(
+        self,
+        name: str,
+        child: TrieNode,
+        var: str,
+        parts: list[str],
+        key: str | None,
+        indent: int,
+        depth: int,
+        known_nonempty: bool,
+    ) -> None:
+        """One named key; `key` None: the key's own name is the reported wildcard key."""
+        pad = "    " * indent
+        sub, constant = self._var("v"), self._name("K", name)
+        self.lines.append(f"{pad}{sub} = {var}.get({constant})")
+        self.lines.append(f"{pad}if {sub} is not None:")
+        rendered = render_key(name)
+        dotted = rendered if rendered.startswith("[") else "." + rendered
+        if dotted.startswith("[") or known_nonempty:
+            segment = [self._name("S", dotted)]
+        else:
+            segment = ["dot", self._name("S", rendered)]
+        self._node(child, sub, parts + segment, key or constant, indent + 1, depth + 1,
+                   known_nonempty=True)
+
+    def _leaf_table(
+        self,
+        leaves: list[tuple[str, TrieNode]],
+        var: str,
+        parts: list[str],
+        key: str,
+        indent: int,
+        known_nonempty: bool,
+    ) -> None:
+        pad = "    " * indent
+        # name -> ((payload, test or None), ...), (segment after a non-empty path, after "")
+        table: dict[str, tuple[tuple[tuple[Any, Any], ...], str, str]] = {}
+        for name, child in leaves:
+            table[name] = (
+                tuple(
+                    (item, self.guard(item) if self.guard is not None else None)
+                    for item in child.payloads
+                ),
+                child.dotted,
+                child.rendered,
+            )
+        constant = self._name("L", table)
+        entry, value, found, payload, test = (self._var(p) for p in "evnpc")
+        prefix = "f'" + "".join("{" + part + "}" for part in parts) + "'"
+        segment = f"{entry}[1]" if known_nonempty else f"({entry}[1] if base else {entry}[2])"
+        self.lines.append(f"{pad}if len({var}) < {len(leaves)}:")
+        self.lines.append(f"{pad}    for {found}, {value} in {var}.items():")
+        self.lines.append(f"{pad}        {entry} = {constant}.get({found})")
+        self.lines.append(f"{pad}        if {entry} is None or {value} is None:")
+        self.lines.append(f"{pad}            continue")
+        self.lines.append(f"{pad}        for {payload}, {test} in {entry}[0]:")
+        self.lines.append(f"{pad}            if {test} is None or {test}({value}, {key}):")
+        self.lines.append(
+            f"{pad}                emit({payload}, {value}, {key}, {prefix} + {segment})"
+        )
+        self.lines.append(f"{pad}else:")
+        for name, child in leaves:
+            self._key(name, child, var, parts, key, indent + 1, 0, known_nonempty)
+        # Leaves have no children, so depth is not used below them.
+
     def _node(
         self,
         node: TrieNode,
@@ -129,17 +211,23 @@ class _WalkerSource:
         pad = "    " * indent
         if node.keys or node.anykeys:
             self.lines.append(f"{pad}if isinstance({var}, dict):")
-            for name, child in node.keys.items():
-                sub = self._var("v")
-                self.lines.append(f"{pad}    {sub} = {var}.get({self._name('K', name)})")
-                self.lines.append(f"{pad}    if {sub} is not None:")
-                if child.dotted.startswith("[") or known_nonempty:
-                    segment = [self._name("S", child.dotted)]
-                else:
-                    segment = ["dot", self._name("S", child.rendered)]
-                self._node(child, sub, parts + segment, key, indent + 2, depth + 1,
-                           known_nonempty=True)
+            keys = list(node.keys.items())
+            leaves = [(name, child) for name, child in keys if _is_leaf(child)]
+            if len(leaves) >= _LEAF_TABLE_MIN:
+                # Many leaf keys (securityContext's fields): a small mapping is cheaper to scan
+                # than the keys are to look up one by one.
+                self._leaf_table(leaves, var, parts, key, indent + 1, known_nonempty)
+                keys = [(name, child) for name, child in keys if not _is_leaf(child)]
+            for name, child in keys:
+                self._key(name, child, var, parts, key, indent + 1, depth, known_nonempty)
             for pattern, child in node.anykeys.values():
+                literals = _literal_alternatives(pattern)
+                if literals is not None:
+                    # ^(secret|configMap)$ is a few lookups, not a regex on every key.
+                    for name in literals:
+                        self._key(name, child, var, parts, None, indent + 1, depth,
+                                  known_nonempty)
+                    continue
                 name, sub, rendered = self._var("n"), self._var("v"), self._var("r")
                 self.lines.append(f"{pad}    for {name}, {sub} in {var}.items():")
                 self.lines.append(f"{pad}        if {sub} is None:")
@@ -164,15 +252,17 @@ class _WalkerSource:
                 index, sub = self._var("i"), self._var("v")
                 self.lines.append(f"{pad}    for {index}, {sub} in enumerate({var}):")
                 self.lines.append(f"{pad}        if {sub} is not None:")
-                self._node(node.each, sub, [*parts, self._name("S", "["), index, self._name("S", "]")], key, indent + 3,
-                           depth + 1, known_nonempty=True)
+                segment = [self._name("S", "["), index, self._name("S", "]")]
+                self._node(node.each, sub, [*parts, *segment], key, indent + 3, depth + 1,
+                           known_nonempty=True)
             for position, child in node.indexes.items():
                 sub = self._var("v")
                 self.lines.append(f"{pad}    if len({var}) > {int(position)}:")
                 self.lines.append(f"{pad}        {sub} = {var}[{int(position)}]")
                 self.lines.append(f"{pad}        if {sub} is not None:")
-                self._node(child, sub, [*parts, self._name("S", f"[{int(position)}]")], key, indent + 3,
-                           depth + 1, known_nonempty=True)
+                segment = [self._name("S", f"[{int(position)}]")]
+                self._node(child, sub, [*parts, *segment], key, indent + 3, depth + 1,
+                           known_nonempty=True)
 
 
 def match_path(

@@ -11,6 +11,7 @@ import fnmatch
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 # Repository names (registry included, tag and digest excluded) of Windows-only images.
 _WINDOWS_REPOS = re.compile(
@@ -97,6 +98,7 @@ class ImageClassifier:
         return None
 
 
+@lru_cache(maxsize=4096)  # a cluster runs few distinct images; pods repeat them
 def windows_build_of(image: str) -> str | None:
     """The Windows build an image's tag names (ltsc2022 -> 10.0.20348), or None."""
     tag = split_image(image).tag

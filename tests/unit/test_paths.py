@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.engine.fieldtrie import match_path
+from app.engine.fieldtrie import TrieNode, compile_walker, match_path
 from app.engine.paths import PathError, parse_path
 
 
@@ -67,3 +67,43 @@ def test_a_fixed_index_and_a_wildcard_under_a_list_report_their_indexes() -> Non
 def test_a_path_deeper_than_the_limit_is_refused_with_its_text() -> None:
     with pytest.raises(PathError, match="at most 32"):
         parse_path(".".join(["a"] * 40))
+
+
+Hit = tuple[str, str, object, str | None]
+
+
+def _walk_all(
+    paths: list[str], obj: object, base: str = "", key_filter: str | None = None
+) -> list[Hit]:
+    root = TrieNode()
+    for path in paths:
+        root.add(path, path, key_filter)
+    found: list[Hit] = []
+    compile_walker(root)(obj, base, lambda p, value, key, at: found.append((p, at, value, key)))
+    return sorted(found)
+
+
+def test_many_leaf_keys_match_alike_whether_the_object_has_few_keys_or_many() -> None:
+    # Small objects are scanned against a table, large ones looked up key by key.
+    leaves = [f"sc.f{i}" for i in range(6)]
+    few = {"sc": {"f1": 1, "f4": None, "other": 2}}
+    many = {"sc": {**{f"f{i}": i for i in range(6)}, **{f"x{i}": i for i in range(6)}}}
+    assert _walk_all(leaves, few) == [("sc.f1", "sc.f1", 1, None)]
+    assert _walk_all(leaves, few, base="spec.containers[0]") == [
+        ("sc.f1", "spec.containers[0].sc.f1", 1, None)
+    ]
+    assert [hit[1] for hit in _walk_all(leaves, many)] == [f"sc.f{i}" for i in range(6)]
+    top = {"f0": True, 'a"b': 1}
+    assert _walk_all([f"f{i}" for i in range(5)], top) == [("f0", "f0", True, None)]
+    assert _walk_all([f"f{i}" for i in range(5)], top, base="x") == [("f0", "x.f0", True, None)]
+
+
+def test_a_key_filter_listing_names_reports_the_matching_name_as_the_key() -> None:
+    obj = {"volumes": [{"name": "a", "secret": {"defaultMode": 1}},
+                       {"name": "b", "configMap": {"defaultMode": 2}},
+                       {"name": "c", "nfs": {"defaultMode": 3}}]}
+    hits = _walk_all(["volumes[*].*.defaultMode"], obj, key_filter="^(secret|configMap)$")
+    assert [(at, value, key) for _, at, value, key in hits] == [
+        ("volumes[0].secret.defaultMode", 1, "secret"),
+        ("volumes[1].configMap.defaultMode", 2, "configMap"),
+    ]
