@@ -9,9 +9,11 @@ keep-alive), so the gap between the two is winpod's own cost.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import ssl
 import sys
 from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -61,6 +63,17 @@ def new_server_context() -> ssl.SSLContext:
     return context
 
 
+def protocol_class() -> Any:
+    """winpod's HTTP protocol class (app/webhook/protocol.py), loaded by file path: importing
+    it as app.webhook.protocol would run app.webhook's __init__ and import the web app."""
+    path = Path(__file__).resolve().parents[1] / "app" / "webhook" / "protocol.py"
+    spec = importlib.util.spec_from_file_location("_winpod_protocol", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.WebhookHttpToolsProtocol
+
+
 def main() -> int:
     import uvicorn
 
@@ -79,7 +92,7 @@ def main() -> int:
         host=args.host,
         port=args.port,
         loop="uvloop",
-        http="httptools",
+        http=protocol_class(),  # httptools, as `winpod serve` configures it
         lifespan="on",
         ssl_context_factory=lambda _config, _default: context,
         timeout_keep_alive=args.keep_alive,

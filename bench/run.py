@@ -645,11 +645,11 @@ def _webhook_section(w: dict[str, Any] | None) -> list[str]:
         f"| winpod | {rss['rss_warm_kib']:.1f} | {rss['rss_end_kib']:.1f} | {rss['rss_peak_kib']:.1f} | "
         f"≤ {TARGETS['rss_mib']:.0f} ({_mark(rss['rss_peak_kib'] <= TARGETS['rss_mib'])}) |",
         "",
-        "RSS after warm-up is after one wrk run (25 connections). Both servers grow with each "
-        "load run's 25 new connections: uvicorn keeps a closed connection's buffers until its "
-        "keep-alive timer fires (webhook.keepAliveSeconds, 120 s by default), so the peak "
-        "reflects how many connections this run opened (an apiserver keeps its pool) as much as "
-        "winpod; the echo's figures show the framework's share.",
+        "RSS after warm-up is after one wrk run (25 connections). Both servers use "
+        "app/webhook/protocol.py, which frees a reset connection (wrk and hey end theirs "
+        "without TLS close_notify) at once; uvicorn's own protocol keeps each until its "
+        "keep-alive timer fires (webhook.keepAliveSeconds, 120 s by default), about 5 MiB per "
+        "25 connections. The echo's figures show the framework's share.",
         "",
         f"winpod wrote {w['winpod_log_lines']:,} log lines (one per review, to a file) during the run.",
         "",

@@ -1,15 +1,15 @@
 """The webhook's ASGI app: /validate, /mutate, /healthz, /readyz, /metrics, /version.
 
-The review routes are plain Starlette routes reading the raw body: FastAPI's body models would
-validate the whole pod per request, which is the cost the engine is built to avoid.
+/validate and /mutate are answered by plain ASGI ahead of FastAPI's routing (fastpath.py, the
+one body reader): FastAPI's body models would validate the whole pod per request, which is the
+cost the engine is built to avoid, and its request machinery is more than a review needs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any, cast
 
 import orjson
@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 
 from app import __version__
@@ -25,12 +25,10 @@ from app.clusterview import ClusterView, StaticClusterView
 from app.config import Config
 from app.engine.evaluate import Engine
 from app.webhook.admission import Reviewer
+from app.webhook.fastpath import JSON, ReviewEndpoints
 from app.webhook.logs import JsonLog
 from app.webhook.metrics import Metrics
-from app.webhook.review import AdmissionReviewRequest, BadReview, parse_review
 from app.webhook.tlsreload import CertReloader
-
-JSON = "application/json"
 
 
 def json_response(content: Any, status: int = 200) -> Response:
@@ -39,27 +37,6 @@ def json_response(content: Any, status: int = 200) -> Response:
 
 def error_response(status: int, message: str) -> Response:
     return json_response({"error": message}, status)
-
-
-async def read_review(request: Request, limit: int) -> AdmissionReviewRequest:
-    content_type = request.headers.get("content-type", "")
-    media_type = content_type.partition(";")[0].strip().lower()
-    if media_type != JSON:
-        raise BadReview(415, f"content type must be {JSON}, got {content_type or 'none'}")
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.isdigit():
-            raise BadReview(400, f"bad Content-Length: {declared[:40]}")
-        if int(declared) > limit:
-            raise BadReview(413, f"body of {declared} bytes is over the {limit}-byte limit")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:  # chunked bodies declare no length: count as they arrive
-            raise BadReview(413, f"body is over the {limit}-byte limit")
-        chunks.append(chunk)
-    return parse_review(b"".join(chunks))
 
 
 def create_app(
@@ -104,25 +81,13 @@ def create_app(
         lifespan=lifespan,
     )
 
-    def review_route(
-        answer: Callable[[AdmissionReviewRequest, float], dict[str, Any]],
-    ) -> Callable[[Request], Awaitable[Response]]:
-        async def endpoint(request: Request) -> Response:
-            started = time.perf_counter()
-            try:
-                review = await read_review(request, limit)
-            except BadReview as exc:
-                metrics.bad_requests.labels(str(exc.status)).inc()
-                return error_response(exc.status, exc.message)
-            except ClientDisconnect:
-                # The apiserver gave up (its timeout) mid-body: nobody reads this answer.
-                return error_response(400, "the client went away before the body was complete")
-            return json_response(answer(review, started))
-
-        return endpoint
-
-    app.add_route("/validate", review_route(reviewer.validate), methods=["POST"])
-    app.add_route("/mutate", review_route(reviewer.mutate), methods=["POST"])
+    # POST /validate and /mutate never reach FastAPI's router: see fastpath.py.
+    app.add_middleware(
+        ReviewEndpoints,
+        answers={"/validate": reviewer.validate, "/mutate": reviewer.mutate},
+        metrics=metrics,
+        limit=limit,
+    )
 
     @app.get("/healthz")
     async def healthz() -> Response:

@@ -20,6 +20,7 @@ from fastapi import FastAPI
 
 from app.config import Config
 from app.webhook.logs import JsonLog, uvicorn_log_config
+from app.webhook.protocol import WebhookHttpToolsProtocol
 from app.webhook.tlsreload import CertReloader
 
 # Kubernetes gives 30 s between SIGTERM and SIGKILL by default: drain plus this fit inside it.
@@ -60,7 +61,8 @@ def run_webhook(
         uvicorn.Config(
             app,
             loop="uvloop",
-            http="httptools",
+            # httptools, and a dead connection's state freed at once (see protocol.py).
+            http=WebhookHttpToolsProtocol,
             lifespan="on",
             # The socket carries TLS; this hands uvicorn the reloader's live context.
             ssl_context_factory=lambda _config, _default: tls.context,

@@ -1,0 +1,122 @@
+"""/validate and /mutate as plain ASGI, ahead of FastAPI's routing: the only body reader.
+
+Every review would otherwise pay for Starlette's Request and Response objects, the router, the
+exception middleware and FastAPI's exit stack: a few µs each, per review, for nothing a review
+needs. `ReviewEndpoints` is installed as the app's first user middleware (see app.py), so it
+still runs inside FastAPI's ServerErrorMiddleware: an unexpected exception here gets the app's
+500 handler (JSON `{"error": "internal error"}` and a log line) like any route's. Every other
+path (/healthz, /readyz, /metrics, /version, 404s) goes on to FastAPI.
+
+The answers are the ones the Starlette routes gave: 415 for a body not declared JSON, 400 for
+a bad Content-Length, 413 for a body over webhook.maxBodyBytes (declared, or counted as a
+chunked body arrives), 405 for another method, each as JSON `{"error": ...}`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import orjson
+
+from app.webhook.metrics import Metrics
+from app.webhook.review import AdmissionReviewRequest, BadReview, parse_review
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+Answer = Callable[[AdmissionReviewRequest, float], dict[str, Any]]
+
+JSON = "application/json"
+_JSON_BYTES = JSON.encode()
+_CONTENT_TYPE = (b"content-type", _JSON_BYTES)
+
+
+class ClientGone(Exception):
+    """The client disconnected before its body was complete."""
+
+
+async def read_review(scope: Scope, receive: Receive, limit: int) -> AdmissionReviewRequest:
+    """The request's body as an AdmissionReview; BadReview (4xx) or ClientGone otherwise."""
+    content_type: bytes | None = None
+    declared: bytes | None = None
+    for name, value in scope["headers"]:  # uvicorn lowercases names; the first one counts
+        if name == b"content-type":
+            if content_type is None:
+                content_type = value
+        elif name == b"content-length" and declared is None:
+            declared = value
+    if content_type != _JSON_BYTES:  # the usual header, exactly: skip the parsing below
+        text = (content_type or b"").decode("latin-1")
+        if text.partition(";")[0].strip().lower() != JSON:
+            raise BadReview(415, f"content type must be {JSON}, got {text or 'none'}")
+    if declared is not None:
+        if not declared.isdigit():  # bytes.isdigit: ASCII digits only
+            raise BadReview(400, f"bad Content-Length: {declared.decode('latin-1')[:40]}")
+        if int(declared) > limit:
+            raise BadReview(
+                413, f"body of {declared.decode('latin-1')} bytes is over the {limit}-byte limit"
+            )
+    message = await receive()
+    if message["type"] == "http.request" and not message.get("more_body", False):
+        body: bytes = message.get("body", b"")  # the whole body in one message
+        if len(body) > limit:
+            raise BadReview(413, f"body is over the {limit}-byte limit")
+        return parse_review(body)
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        if message["type"] != "http.request":  # http.disconnect
+            raise ClientGone
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:  # chunked bodies declare no length: count as they arrive
+            raise BadReview(413, f"body is over the {limit}-byte limit")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return parse_review(b"".join(chunks))
+        message = await receive()
+
+
+class ReviewEndpoints:
+    """ASGI middleware answering POST /validate and POST /mutate; the rest goes to `app`."""
+
+    def __init__(
+        self, app: ASGIApp, *, answers: dict[str, Answer], metrics: Metrics, limit: int
+    ) -> None:
+        self.app = app
+        self.answers = answers
+        self.metrics = metrics
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or (answer := self.answers.get(scope["path"])) is None:
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] != "POST":
+            await send_json(send, 405, b'{"error":"Method Not Allowed"}')
+            return
+        started = time.perf_counter()
+        try:
+            review = await read_review(scope, receive, self.limit)
+        except BadReview as exc:
+            self.metrics.bad_requests.labels(str(exc.status)).inc()
+            await send_json(send, exc.status, orjson.dumps({"error": exc.message}))
+            return
+        except ClientGone:
+            # The apiserver gave up (its timeout) mid-body: nobody reads this answer.
+            payload = b'{"error":"the client went away before the body was complete"}'
+            await send_json(send, 400, payload)
+            return
+        await send_json(send, 200, orjson.dumps(answer(review, started)))
+
+
+async def send_json(send: Send, status: int, body: bytes) -> None:
+    """The response Starlette's Response(body, status, media_type=JSON) sends: content-length,
+    then content-type."""
+    headers = [(b"content-length", b"%d" % len(body)), _CONTENT_TYPE]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,129 @@
+"""The review endpoints' plain-ASGI path (app/webhook/fastpath.py), in process, for what the
+TLS tests cannot easily provoke: a client gone mid-body, a body in many pieces, an exception
+outside the reviewer's own fail-closed handling."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+import pytest
+
+from app.config import Config
+from app.engine.evaluate import Engine
+from app.webhook import create_app
+from app.webhook.logs import JsonLog
+from tests.webhook.reviews import privileged_windows_pod, review, windows_pod
+
+CONFIG = Config.model_validate({"webhook": {"maxBodyBytes": 100_000}})
+DISCONNECT = {"type": "http.disconnect"}
+
+
+def call(
+    app: Any, path: str, messages: Sequence[dict[str, Any]], method: str = "POST"
+) -> tuple[list[dict[str, Any]], BaseException | None]:
+    """One request through the ASGI app as uvicorn makes it; the body arrives as `messages`."""
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
+        "scheme": "https", "path": path, "raw_path": path.encode(), "query_string": b"",
+        "root_path": "", "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 8443),
+        "headers": [(b"content-type", b"application/json")], "state": {},
+    }  # fmt: skip
+    pending = list(messages)
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        if not pending:
+            return DISCONNECT  # what uvicorn answers once the body has been read
+        return pending.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    try:
+        asyncio.run(app(scope, receive, send))
+    except Exception as exc:
+        return sent, exc
+    return sent, None
+
+
+def pieces(body: bytes, size: int) -> list[dict[str, Any]]:
+    chunks = [body[i : i + size] for i in range(0, len(body), size)]
+    return [
+        {"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
+        for i, c in enumerate(chunks)
+    ]
+
+
+def answer(sent: list[dict[str, Any]]) -> tuple[int, dict[str, str], Any]:
+    start, body = sent
+    assert start["type"] == "http.response.start" and body["type"] == "http.response.body"
+    headers = {k.decode(): v.decode() for k, v in start["headers"]}
+    assert headers["content-length"] == str(len(body["body"]))
+    assert headers["content-type"] == "application/json"
+    return start["status"], headers, orjson.loads(body["body"])
+
+
+@pytest.fixture(scope="module")
+def app() -> Any:
+    return create_app(Engine(config=CONFIG), CONFIG, log=JsonLog("error"))
+
+
+def test_a_body_in_many_pieces_is_reviewed_whole(app: Any) -> None:
+    body = orjson.dumps(review(privileged_windows_pod(), uid="pieces"))
+    for path in ("/validate", "/mutate"):
+        status, _, payload = answer(call(app, path, pieces(body, 997))[0])
+        assert status == 200
+        assert payload["response"]["uid"] == "pieces"
+        assert payload["response"]["allowed"] is False
+
+
+def test_a_body_counted_over_the_cap_as_it_arrives_is_a_413(app: Any) -> None:
+    sent, error = call(app, "/validate", pieces(b" " * 150_000, 40_000))
+    assert error is None
+    status, _, payload = answer(sent)
+    assert status == 413 and "100000-byte limit" in payload["error"]
+
+
+@pytest.mark.parametrize("before", [0, 1, 3], ids=["no-body", "one-piece", "three-pieces"])
+def test_a_client_gone_mid_body_is_no_crash(app: Any, before: int) -> None:
+    body = orjson.dumps(review(windows_pod()))
+    messages = [*pieces(body, 100)[:before], DISCONNECT]
+    sent, error = call(app, "/validate", messages)
+    assert error is None
+    status, _, payload = answer(sent)  # uvicorn drops it: nobody is there to read it
+    assert status == 400 and "went away" in payload["error"]
+
+
+class LogThatFailsOnReviews(JsonLog):
+    """A log whose writes fail for review lines (a full disk, a closed stderr)."""
+
+    def emit(self, level: str, event: str, fields: dict[str, Any]) -> None:
+        if event == "review":
+            raise OSError("no space left on device")
+        super().emit(level, event, fields)
+
+
+def test_an_unexpected_error_is_a_500_json_and_a_log_line(capsys: Any) -> None:
+    app = create_app(Engine(config=CONFIG), CONFIG, log=LogThatFailsOnReviews("info"))
+    capsys.readouterr()
+    body = orjson.dumps(review(windows_pod()))
+    sent, error = call(app, "/validate", pieces(body, len(body)))
+    # Starlette's ServerErrorMiddleware answers, then re-raises for the server to log.
+    assert isinstance(error, OSError)
+    status, _, payload = answer(sent)
+    assert (status, payload) == (500, {"error": "internal error"})
+    records = [orjson.loads(line) for line in capsys.readouterr().err.splitlines()]
+    [logged] = [r for r in records if r["event"] == "unexpected-error"]
+    assert logged["path"] == "/validate" and "no space left" in logged["error"]
+
+
+def test_other_paths_still_reach_fastapi(app: Any) -> None:
+    status, _, payload = answer(call(app, "/healthz", [], method="GET")[0])
+    assert (status, payload) == (200, {"status": "ok"})
+    status, _, payload = answer(call(app, "/validate", [], method="GET")[0])
+    assert (status, payload) == (405, {"error": "Method Not Allowed"})
+    status, _, payload = answer(call(app, "/nope", pieces(b"{}", 2))[0])
+    assert (status, payload) == (404, {"error": "Not Found"})
