@@ -98,6 +98,7 @@ def main() -> int:
         timeout_keep_alive=args.keep_alive,
         access_log=False,
         server_header=False,
+        proxy_headers=False,  # as `winpod serve`
         log_level="warning",
     )
     return 0

@@ -25,7 +25,7 @@ from app.clusterview import ClusterView, StaticClusterView
 from app.config import Config
 from app.engine.evaluate import Engine
 from app.webhook.admission import Reviewer
-from app.webhook.fastpath import JSON, ReviewEndpoints
+from app.webhook.fastpath import JSON, ReviewEndpoints, internal_error
 from app.webhook.logs import JsonLog
 from app.webhook.metrics import Metrics
 from app.webhook.tlsreload import CertReloader
@@ -46,7 +46,7 @@ def create_app(
     *,
     tls: CertReloader | None = None,
     log: JsonLog | None = None,
-) -> FastAPI:
+) -> ReviewEndpoints:
     view: ClusterView = cluster_view if cluster_view is not None else StaticClusterView(config)
     log = log if log is not None else JsonLog(config.webhook.logLevel)
     metrics = Metrics()
@@ -79,14 +79,6 @@ def create_app(
         redoc_url=None,
         openapi_url=None,
         lifespan=lifespan,
-    )
-
-    # POST /validate and /mutate never reach FastAPI's router: see fastpath.py.
-    app.add_middleware(
-        ReviewEndpoints,
-        answers={"/validate": reviewer.validate, "/mutate": reviewer.mutate},
-        metrics=metrics,
-        limit=limit,
     )
 
     @app.get("/healthz")
@@ -127,12 +119,18 @@ def create_app(
         return error_response(exc.status_code, str(exc.detail))
 
     async def unexpected(request: Request, exc: Exception) -> Response:
-        log.emit("error", "unexpected-error", {"path": request.url.path, "error": repr(exc)[:300]})
-        return error_response(500, "internal error")
+        return Response(internal_error(log, request.url.path, exc), 500, media_type=JSON)
 
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(Exception, unexpected)
-    return app
+    # POST /validate and /mutate never reach FastAPI: see fastpath.py.
+    return ReviewEndpoints(
+        app,
+        answers={"/validate": reviewer.validate, "/mutate": reviewer.mutate},
+        metrics=metrics,
+        log=log,
+        limit=limit,
+    )
 
 
 def _wire_tls_metrics(tls: CertReloader, metrics: Metrics, log: JsonLog) -> None:

@@ -1,11 +1,13 @@
-"""/validate and /mutate as plain ASGI, ahead of FastAPI's routing: the only body reader.
+"""/validate and /mutate as plain ASGI, in front of FastAPI: the only body reader.
 
-Every review would otherwise pay for Starlette's Request and Response objects, the router, the
-exception middleware and FastAPI's exit stack: a few µs each, per review, for nothing a review
-needs. `ReviewEndpoints` is installed as the app's first user middleware (see app.py), so it
-still runs inside FastAPI's ServerErrorMiddleware: an unexpected exception here gets the app's
-500 handler (JSON `{"error": "internal error"}` and a log line) like any route's. Every other
-path (/healthz, /readyz, /metrics, /version, 404s) goes on to FastAPI.
+Every review would otherwise pay for FastAPI's layers: its telemetry check (which asks
+OpenTelemetry for providers per request), the error, telemetry and body-limit middlewares,
+each wrapping `send` once more, then Starlette's Request and Response objects and the router.
+`ReviewEndpoints` is the ASGI app uvicorn serves (create_app returns it): it answers the two
+review paths itself and hands everything else (/healthz, /readyz, /metrics, /version, 404s,
+lifespan) to FastAPI. An unexpected exception on a review path gets what FastAPI's handler
+gives any other route: JSON `{"error": "internal error"}` with status 500 and a log line
+(`internal_error`, shared with app.py), then the exception goes on to uvicorn's log.
 
 The answers are the ones the Starlette routes gave: 415 for a body not declared JSON, 400 for
 a bad Content-Length, 413 for a body over webhook.maxBodyBytes (declared, or counted as a
@@ -19,7 +21,10 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import orjson
+from fastapi import FastAPI
+from starlette.datastructures import State
 
+from app.webhook.logs import JsonLog
 from app.webhook.metrics import Metrics
 from app.webhook.review import AdmissionReviewRequest, BadReview, parse_review
 
@@ -81,37 +86,59 @@ async def read_review(scope: Scope, receive: Receive, limit: int) -> AdmissionRe
         message = await receive()
 
 
+def internal_error(log: JsonLog, path: str, exc: BaseException) -> bytes:
+    """Log an unexpected exception; the body of the 500 that answers it."""
+    log.emit("error", "unexpected-error", {"path": path, "error": repr(exc)[:300]})
+    return b'{"error":"internal error"}'
+
+
 class ReviewEndpoints:
-    """ASGI middleware answering POST /validate and POST /mutate; the rest goes to `app`."""
+    """The served ASGI app: POST /validate and POST /mutate here, the rest to `app` (FastAPI,
+    whose `state` this exposes)."""
 
     def __init__(
-        self, app: ASGIApp, *, answers: dict[str, Answer], metrics: Metrics, limit: int
+        self,
+        app: FastAPI,
+        *,
+        answers: dict[str, Answer],
+        metrics: Metrics,
+        log: JsonLog,
+        limit: int,
     ) -> None:
         self.app = app
         self.answers = answers
         self.metrics = metrics
+        self.log = log
         self.limit = limit
+
+    @property
+    def state(self) -> State:
+        return self.app.state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or (answer := self.answers.get(scope["path"])) is None:
             await self.app(scope, receive, send)
             return
+        try:
+            status, body = await self._review(answer, scope, receive)
+        except Exception as exc:
+            await send_json(send, 500, internal_error(self.log, scope["path"], exc))
+            raise  # for uvicorn's log, as Starlette's ServerErrorMiddleware does
+        await send_json(send, status, body)
+
+    async def _review(self, answer: Answer, scope: Scope, receive: Receive) -> tuple[int, bytes]:
         if scope["method"] != "POST":
-            await send_json(send, 405, b'{"error":"Method Not Allowed"}')
-            return
+            return 405, b'{"error":"Method Not Allowed"}'
         started = time.perf_counter()
         try:
             review = await read_review(scope, receive, self.limit)
         except BadReview as exc:
             self.metrics.bad_requests.labels(str(exc.status)).inc()
-            await send_json(send, exc.status, orjson.dumps({"error": exc.message}))
-            return
+            return exc.status, orjson.dumps({"error": exc.message})
         except ClientGone:
             # The apiserver gave up (its timeout) mid-body: nobody reads this answer.
-            payload = b'{"error":"the client went away before the body was complete"}'
-            await send_json(send, 400, payload)
-            return
-        await send_json(send, 200, orjson.dumps(answer(review, started)))
+            return 400, b'{"error":"the client went away before the body was complete"}'
+        return 200, orjson.dumps(answer(review, started))
 
 
 async def send_json(send: Send, status: int, body: bytes) -> None:

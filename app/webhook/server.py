@@ -16,9 +16,9 @@ import threading
 from types import FrameType
 
 import uvicorn
-from fastapi import FastAPI
 
 from app.config import Config
+from app.webhook.fastpath import ReviewEndpoints
 from app.webhook.logs import JsonLog, uvicorn_log_config
 from app.webhook.protocol import WebhookHttpToolsProtocol
 from app.webhook.tlsreload import CertReloader
@@ -28,7 +28,7 @@ GRACEFUL_SHUTDOWN_SECONDS = 20
 
 
 class DrainingServer(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, app: FastAPI, drain_seconds: float, log: JsonLog):
+    def __init__(self, config: uvicorn.Config, app: ReviewEndpoints, drain_seconds: float, log: JsonLog):
         super().__init__(config)
         self.app = app
         self.drain_seconds = drain_seconds
@@ -50,7 +50,7 @@ class DrainingServer(uvicorn.Server):
 
 
 def run_webhook(
-    app: FastAPI,
+    app: ReviewEndpoints,
     config: Config,
     tls: CertReloader,
     sock: socket.socket,
@@ -70,6 +70,8 @@ def run_webhook(
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
             access_log=False,
             server_header=False,
+            # The apiserver connects directly: X-Forwarded-* could only spoof the client.
+            proxy_headers=False,
             log_level=config.webhook.logLevel,
             log_config=uvicorn_log_config(config.webhook.logLevel),
         ),

@@ -111,7 +111,7 @@ def test_an_unexpected_error_is_a_500_json_and_a_log_line(capsys: Any) -> None:
     capsys.readouterr()
     body = orjson.dumps(review(windows_pod()))
     sent, error = call(app, "/validate", pieces(body, len(body)))
-    # Starlette's ServerErrorMiddleware answers, then re-raises for the server to log.
+    # Answered, then re-raised for uvicorn to log (as Starlette's ServerErrorMiddleware does).
     assert isinstance(error, OSError)
     status, _, payload = answer(sent)
     assert (status, payload) == (500, {"error": "internal error"})
