@@ -140,6 +140,7 @@ def _mutate(
     adds: list[_Add] = []
     warnings: list[str] = []
     spec = pod.get("spec")
+    mutated = obj
     evaluation: Evaluation | None = None
     if isinstance(spec, dict):
         facts = pod_facts(pod)
@@ -149,7 +150,8 @@ def _mutate(
         with_os_field = (version or engine.default_version) >= OS_FIELD_SINCE
         adds, warning = _plan(engine, facts, spec, decision, runtime, default_os, [],
                               with_os_field)
-        evaluation = evaluate(_applied(obj, [(prefix + a.tokens, a.value) for a in adds]))
+        mutated = _applied(obj, [(prefix + a.tokens, a.value) for a in adds])
+        evaluation = evaluate(mutated)
         # Paths the apiserver rejects once spec.os.name is windows: stamping the field on such
         # a pod would turn a pod that runs today into one that cannot be created. The mutated
         # pod's findings are the original's (only placement was added), so one evaluation
@@ -162,11 +164,11 @@ def _mutate(
         ):
             adds, warning = _plan(engine, facts, spec, decision, runtime, default_os, rejected,
                                   with_os_field)
-            evaluation = None
+            mutated = _applied(obj, [(prefix + a.tokens, a.value) for a in adds])
+            evaluation = evaluate(mutated)
         if warning:
             warnings.append(_short(warning))
     patch = [{"op": "add", "path": json_pointer(prefix + a.tokens), "value": a.value} for a in adds]
-    mutated = _applied(obj, [(prefix + a.tokens, a.value) for a in adds])
     if evaluation is None:
         evaluation = evaluate(mutated)
     return MutationResult(patch, warnings, mutated, evaluation)

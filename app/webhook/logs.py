@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import sys
+import time
 from typing import Any
 
 import orjson
@@ -18,6 +19,8 @@ _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 class JsonLog:
     def __init__(self, level: str = "info") -> None:
         self.threshold = _LEVELS.get(level, 20)
+        self._second = -1
+        self._second_text = ""
 
     def enabled(self, level: str) -> bool:
         return _LEVELS[level] >= self.threshold
@@ -25,14 +28,29 @@ class JsonLog:
     def emit(self, level: str, event: str, fields: dict[str, Any]) -> None:
         if _LEVELS[level] < self.threshold:
             return
-        record = {
-            "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
-            "level": level,
-            "event": event,
-            **fields,
-        }
+        record = {"time": self._timestamp(), "level": level, "event": event, **fields}
+        line = orjson.dumps(record, default=str, option=orjson.OPT_APPEND_NEWLINE)
         # Looked up per call: pytest and embedding hosts swap sys.stderr.
-        sys.stderr.write(orjson.dumps(record, default=str).decode() + "\n")
+        stream = sys.stderr
+        binary = getattr(stream, "buffer", None)
+        if binary is not None:
+            stream.flush()  # anything written as text first stays first
+            binary.write(line)
+            binary.flush()
+        else:
+            stream.write(line.decode())
+
+    def _timestamp(self) -> str:
+        """ISO 8601 UTC with milliseconds, as datetime.isoformat gives it; the date and time
+        part is formatted once per second (one line per review made it a cost)."""
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._second_text = dt.datetime.fromtimestamp(second, dt.UTC).strftime(
+                "%Y-%m-%dT%H:%M:%S"
+            )
+            self._second = second
+        return f"{self._second_text}.{int((now - second) * 1000):03d}+00:00"
 
 
 class JsonFormatter(logging.Formatter):
