@@ -74,6 +74,12 @@ _LEAF_TABLE_MIN = 4
 _LITERALS = re.compile(r"\^\(?([A-Za-z0-9_]+(?:\|[A-Za-z0-9_]+)*)\)?\$")
 
 
+def _after_path(key: str) -> str:
+    """A key as it follows a non-empty path: ".name" or '["a/b"]'."""
+    rendered = render_key(key)
+    return rendered if rendered[0] == "[" else "." + rendered
+
+
 def _is_leaf(node: TrieNode) -> bool:
     return not (node.keys or node.anykeys or node.each is not None or node.indexes)
 
@@ -92,7 +98,7 @@ class _WalkerSource:
         self.lines: list[str] = []
         # Keys, payloads, predicates and patterns enter the code as names bound in its
         # namespace, never as text: a rule file's key cannot inject code or break quoting.
-        self.names: dict[str, Any] = {"render_key": render_key}
+        self.names: dict[str, Any] = {"render_key": render_key, "after_path": _after_path}
         self.counter = 0
 
     def compile(self, root: TrieNode) -> Walker:
@@ -228,7 +234,7 @@ class _WalkerSource:
                         self._key(name, child, var, parts, None, indent + 1, depth,
                                   known_nonempty)
                     continue
-                name, sub, rendered = self._var("n"), self._var("v"), self._var("r")
+                name, sub = self._var("n"), self._var("v")
                 self.lines.append(f"{pad}    for {name}, {sub} in {var}.items():")
                 self.lines.append(f"{pad}        if {sub} is None:")
                 self.lines.append(f"{pad}            continue")
@@ -237,13 +243,13 @@ class _WalkerSource:
                     search = self._name("R", pattern.search)
                     self.lines.append(f"{pad}        if not {search}({name}):")
                     self.lines.append(f"{pad}            continue")
-                separator = "'.'" if known_nonempty else "dot"
-                self.lines.append(f"{pad}        {rendered} = render_key({name})")
-                self.lines.append(
-                    f"{pad}        {rendered} = {rendered} if {rendered}[0] == '[' "
-                    f"else {separator} + {rendered}"
+                # Rendered only in the path of a payload emitted (an expression in the f-string).
+                segment = (
+                    f"after_path({name})"
+                    if known_nonempty
+                    else f"(after_path({name}) if base else render_key({name}))"
                 )
-                self._node(child, sub, [*parts, rendered], name, indent + 2, depth + 1,
+                self._node(child, sub, [*parts, segment], name, indent + 2, depth + 1,
                            known_nonempty=True)
         if node.each is not None or node.indexes:
             keyword = "elif" if node.keys or node.anykeys else "if"
@@ -252,16 +258,16 @@ class _WalkerSource:
                 index, sub = self._var("i"), self._var("v")
                 self.lines.append(f"{pad}    for {index}, {sub} in enumerate({var}):")
                 self.lines.append(f"{pad}        if {sub} is not None:")
-                segment = [self._name("S", "["), index, self._name("S", "]")]
-                self._node(node.each, sub, [*parts, *segment], key, indent + 3, depth + 1,
+                brackets = [self._name("S", "["), index, self._name("S", "]")]
+                self._node(node.each, sub, [*parts, *brackets], key, indent + 3, depth + 1,
                            known_nonempty=True)
             for position, child in node.indexes.items():
                 sub = self._var("v")
                 self.lines.append(f"{pad}    if len({var}) > {int(position)}:")
                 self.lines.append(f"{pad}        {sub} = {var}[{int(position)}]")
                 self.lines.append(f"{pad}        if {sub} is not None:")
-                segment = [self._name("S", f"[{int(position)}]")]
-                self._node(child, sub, [*parts, *segment], key, indent + 3, depth + 1,
+                fixed = self._name("S", f"[{int(position)}]")
+                self._node(child, sub, [*parts, fixed], key, indent + 3, depth + 1,
                            known_nonempty=True)
 
 

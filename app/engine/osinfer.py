@@ -98,7 +98,35 @@ def runtime_class_index(objects: Iterable[Mapping[str, Any]]) -> dict[str, Runti
     return index
 
 
-def _selector_evidence(selector: Mapping[str, Any], path: str, via: str) -> list[Evidence]:
+# Selectors repeat across pods (kubernetes.io/os=windows, a build or two): their evidence is
+# built once per distinct (path, labels) and shared, read-only.
+_SELECTOR_CACHE: dict[tuple[str, str, Any, Any, Any, Any], tuple[Evidence, ...]] = {}
+_SELECTOR_CACHE_SIZE = 1024
+
+
+def _selector_evidence(
+    selector: Mapping[str, Any], path: str, via: str
+) -> tuple[Evidence, ...]:
+    key = (
+        path,
+        via,
+        selector.get(OS_LABELS[0]),
+        selector.get(OS_LABELS[1]),
+        selector.get(WINDOWS_BUILD_LABEL),
+        selector.get(_SKU_LABEL),
+    )
+    try:
+        cached = _SELECTOR_CACHE.get(key)
+    except TypeError:  # an unhashable label value (a malformed object): not cached
+        return tuple(_selector_evidence_of(selector, path, via))
+    if cached is None:
+        cached = tuple(_selector_evidence_of(selector, path, via))
+        if len(_SELECTOR_CACHE) < _SELECTOR_CACHE_SIZE:
+            _SELECTOR_CACHE[key] = cached
+    return cached
+
+
+def _selector_evidence_of(selector: Mapping[str, Any], path: str, via: str) -> list[Evidence]:
     found: list[Evidence] = []
     for label in OS_LABELS:
         value = selector.get(label)
@@ -226,14 +254,14 @@ class OSInferrer:
                 rc.node_selector, "spec.runtimeClassName", f"RuntimeClass {rc_name} nodeSelector"
             )
             if not rc_found and ("wcow" in rc.handler or "runhcs" in rc.handler):
-                rc_found = [
+                rc_found = (
                     Evidence(
                         "windows",
                         RANK_PLACEMENT,
                         "spec.runtimeClassName",
                         f"RuntimeClass {rc_name} handler {rc.handler}",
-                    )
-                ]
+                    ),
+                )
             found.extend(rc_found)
         if facts.pod_host_process:
             found.append(
@@ -260,15 +288,11 @@ class OSInferrer:
             image = ref.container.get("image")
             if isinstance(image, str):
                 image_os = self._images.os_of(image)
-                images.append((f"{ref.path}.image", image, image_os))
+                image_path = f"{ref.path}.image"
+                images.append((image_path, image, image_os))
                 if image_os:
                     found.append(
-                        Evidence(
-                            image_os,
-                            RANK_IMAGE,
-                            f"{ref.path}.image",
-                            f"{image_os}-only image {image}",
-                        )
+                        Evidence(image_os, RANK_IMAGE, image_path, f"{image_os}-only image {image}")
                     )
         if facts.pod_windows_options and not facts.pod_host_process:
             found.append(

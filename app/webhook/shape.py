@@ -13,11 +13,17 @@ from typing import Any
 
 from app.engine.visit import CONTAINER_KINDS, ShapeError, pod_template_of
 
-_METADATA_MAPS = ("labels", "annotations")
-_SPEC_MAPS = ("nodeSelector", "securityContext", "os", "affinity", "resources", "overhead")
-_SPEC_LISTS = ("volumes", "tolerations", *CONTAINER_KINDS)
-_CONTAINER_MAPS = ("securityContext", "resources")
-_CONTAINER_LISTS = ("volumeMounts", "volumeDevices", "env", "ports")
+_METADATA_TYPES = (("labels", dict), ("annotations", dict))
+_SPEC_TYPES = (
+    *((key, dict) for key in ("nodeSelector", "securityContext", "os", "affinity", "resources")),
+    ("overhead", dict),
+    *((key, list) for key in ("volumes", "tolerations", *CONTAINER_KINDS)),
+)
+_CONTAINER_TYPES = (
+    ("securityContext", dict),
+    ("resources", dict),
+    *((key, list) for key in ("volumeMounts", "volumeDevices", "env", "ports")),
+)
 
 
 def check_shape(obj: dict[str, Any]) -> None:
@@ -28,25 +34,28 @@ def check_shape(obj: dict[str, Any]) -> None:
     pod, prefix = template.pod, template.prefix
     metadata = _expect(pod, "metadata", dict, prefix)
     if metadata:
-        for key in _METADATA_MAPS:
-            _expect(metadata, key, dict, f"{prefix}metadata.")
+        _check(metadata, _METADATA_TYPES, f"{prefix}metadata.")
     spec = _expect(pod, "spec", dict, prefix)
     if not spec:
         return
     where = f"{prefix}spec."
-    for key in _SPEC_MAPS:
-        _expect(spec, key, dict, where)
-    for key in _SPEC_LISTS:
-        _expect(spec, key, list, where)
+    _check(spec, _SPEC_TYPES, where)
     for kind in CONTAINER_KINDS:
         for index, container in enumerate(spec.get(kind) or ()):
-            at = f"{where}{kind}[{index}]"
             if not isinstance(container, dict):
-                raise ShapeError(f"{at}: expected an object, got {_type_name(container)}")
-            for key in _CONTAINER_MAPS:
-                _expect(container, key, dict, at + ".")
-            for key in _CONTAINER_LISTS:
-                _expect(container, key, list, at + ".")
+                raise ShapeError(
+                    f"{where}{kind}[{index}]: expected an object, got {_type_name(container)}"
+                )
+            # Inline, and the path only on failure: a pod can carry hundreds of containers.
+            for key, kind_of in _CONTAINER_TYPES:
+                value = container.get(key)
+                if value is not None and not isinstance(value, kind_of):
+                    _expect(container, key, kind_of, f"{where}{kind}[{index}].")
+
+
+def _check(parent: dict[str, Any], types: tuple[tuple[str, type], ...], where: str) -> None:
+    for key, kind in types:
+        _expect(parent, key, kind, where)
 
 
 def _expect(parent: dict[str, Any], key: str, kind: type, where: str) -> Any:
