@@ -6,9 +6,13 @@ apps in one process. Label values are bounded: kinds outside the checked set cou
 
 from __future__ import annotations
 
-from typing import Any
+from bisect import bisect_left
+from collections.abc import Iterator
+from itertools import accumulate
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from app.engine.visit import CHECKED_KINDS
 
@@ -19,25 +23,11 @@ _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.requests = Counter(
-            "winpod_admission_requests",
-            "Admission reviews answered, by webhook, operation, kind and decision.",
-            ["webhook", "operation", "kind", "decision"],
-            registry=self.registry,
-        )
-        self.rule_hits = Counter(
-            "winpod_rule_hits",
-            "Findings reported, by rule and the action taken (deny, warn, audit, exempted).",
-            ["rule", "action"],
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            "winpod_admission_duration_seconds",
-            "Time to answer an admission review, parsing included.",
-            ["webhook"],
-            buckets=_BUCKETS,
-            registry=self.registry,
-        )
+        # Counted per review, so kept as plain numbers and turned into metrics at scrape time
+        # (see ReviewCounters): prometheus_client's inc/observe take a lock and validate each
+        # call, several times per review.
+        self.reviews = ReviewCounters()
+        self.registry.register(self.reviews)
         self.bad_requests = Counter(
             "winpod_bad_requests",
             "Requests refused before review (not an AdmissionReview), by HTTP status.",
@@ -63,33 +53,77 @@ class Metrics:
         self.rules_loaded = Gauge(
             "winpod_rules_loaded", "Rules in the loaded catalog.", registry=self.registry
         )
-        self._request_children: dict[tuple[str, str, str, str], Any] = {}
-        self._latency_children: dict[str, Any] = {}
-        self._hit_children: dict[tuple[str, str], Any] = {}
 
     def count_request(
         self, webhook: str, operation: str, kind: str, decision: str, seconds: float
     ) -> None:
-        key = (webhook, operation, kind_label(kind), decision)
-        child = self._request_children.get(key)
-        if child is None:
-            # labels() validates and locks on every call; the label sets are few, keep them.
-            child = self._request_children[key] = self.requests.labels(*key)
-        child.inc()
-        latency = self._latency_children.get(webhook)
-        if latency is None:
-            latency = self._latency_children[webhook] = self.latency.labels(webhook)
-        latency.observe(seconds)
+        self.reviews.count_request(webhook, operation, kind_label(kind), decision, seconds)
 
     def count_hit(self, rule: str, action: str) -> None:
+        hits = self.reviews.hits
         key = (rule, action)
-        child = self._hit_children.get(key)
-        if child is None:
-            child = self._hit_children[key] = self.rule_hits.labels(rule, action)
-        child.inc()
+        hits[key] = hits.get(key, 0) + 1
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class ReviewCounters(Collector):
+    """winpod_admission_requests, winpod_rule_hits and winpod_admission_duration_seconds.
+
+    Updated only on the event loop's thread (reviews are answered there); a scrape reads them
+    there too, and `collect` copies before iterating in case a caller scrapes from another.
+    """
+
+    def __init__(self) -> None:
+        self.requests: dict[tuple[str, str, str, str], int] = {}
+        self.hits: dict[tuple[str, str], int] = {}
+        # per webhook: [count per bucket (not cumulative, +Inf last), sum of seconds]
+        self.latency: dict[str, tuple[list[int], list[float]]] = {}
+
+    def count_request(
+        self, webhook: str, operation: str, kind: str, decision: str, seconds: float
+    ) -> None:
+        key = (webhook, operation, kind, decision)
+        self.requests[key] = self.requests.get(key, 0) + 1
+        latency = self.latency.get(webhook)
+        if latency is None:
+            latency = self.latency[webhook] = ([0] * (len(_BUCKETS) + 1), [0.0])
+        latency[0][bisect_left(_BUCKETS, seconds)] += 1
+        latency[1][0] += seconds
+
+    def collect(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily(
+            "winpod_admission_requests",
+            "Admission reviews answered, by webhook, operation, kind and decision.",
+            labels=["webhook", "operation", "kind", "decision"],
+        )
+        for labels, count in list(self.requests.items()):
+            requests.add_metric(list(labels), count)
+        yield requests
+        hits = CounterMetricFamily(
+            "winpod_rule_hits",
+            "Findings reported, by rule and the action taken (deny, warn, audit, exempted).",
+            labels=["rule", "action"],
+        )
+        for (rule, action), count in list(self.hits.items()):
+            hits.add_metric([rule, action], count)
+        yield hits
+        latency = HistogramMetricFamily(
+            "winpod_admission_duration_seconds",
+            "Time to answer an admission review, parsing included.",
+            labels=["webhook"],
+        )
+        for webhook, (counts, total) in list(self.latency.items()):
+            cumulative = list(accumulate(counts))
+            buckets = [(_le(bound), n) for bound, n in zip(_BUCKETS, cumulative, strict=False)]
+            buckets.append(("+Inf", cumulative[-1]))
+            latency.add_metric([webhook], buckets, total[0])
+        yield latency
+
+
+def _le(bound: float) -> str:
+    return repr(float(bound))
 
 
 def kind_label(kind: str) -> str:

@@ -34,31 +34,34 @@ def check_shape(obj: dict[str, Any]) -> None:
     pod, prefix = template.pod, template.prefix
     metadata = _expect(pod, "metadata", dict, prefix)
     if metadata:
-        _check(metadata, _METADATA_TYPES, f"{prefix}metadata.")
+        _check(metadata, _METADATA_TYPES, prefix + "metadata.")
     spec = _expect(pod, "spec", dict, prefix)
     if not spec:
         return
-    where = f"{prefix}spec."
-    _check(spec, _SPEC_TYPES, where)
+    _check(spec, _SPEC_TYPES, prefix + "spec.")
     for kind in CONTAINER_KINDS:
         for index, container in enumerate(spec.get(kind) or ()):
             if not isinstance(container, dict):
                 raise ShapeError(
-                    f"{where}{kind}[{index}]: expected an object, got {_type_name(container)}"
+                    f"{prefix}spec.{kind}[{index}]: expected an object,"
+                    f" got {_type_name(container)}"
                 )
             # Inline, and the path only on failure: a pod can carry hundreds of containers.
-            for key, kind_of in _CONTAINER_TYPES:
+            for key, expected in _CONTAINER_TYPES:
                 value = container.get(key)
-                if value is not None and not isinstance(value, kind_of):
-                    _expect(container, key, kind_of, f"{where}{kind}[{index}].")
+                if value is not None and not isinstance(value, expected):
+                    _expect(container, key, expected, f"{prefix}spec.{kind}[{index}].")
 
 
 def _check(parent: dict[str, Any], types: tuple[tuple[str, type], ...], where: str) -> None:
-    for key, kind in types:
-        _expect(parent, key, kind, where)
+    for key, expected in types:
+        value = parent.get(key)
+        if value is not None and not isinstance(value, expected):
+            _expect(parent, key, expected, where)
 
 
 def _expect(parent: dict[str, Any], key: str, kind: type, where: str) -> Any:
+    """`parent[key]`, or ShapeError if it is there with another type than `kind`."""
     value = parent.get(key)
     if value is not None and not isinstance(value, kind):
         expected = "an object" if kind is dict else "a list"
