@@ -27,6 +27,12 @@ import yaml
 
 from app.certs import KeyPair, make_ca, make_serving_cert
 from app.config import Config
+from tests.kube.fixtures import (  # noqa: F401 (fixtures: pytest finds them here by name)
+    apiserver,
+    apiservers,
+    kube_control_plane,
+    kube_namespace,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 LOOPBACK = "127.0.0.1"
