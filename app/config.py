@@ -69,6 +69,11 @@ class MutationSettings(_Strict):
     windowsBuildSelector: bool = True
     linuxNodeSelector: bool = True
     linuxOSName: bool = False
+    # Stamp spec.os.name windows on Windows pods and remove the Linux-only fields Windows
+    # ignores (seccompProfile, capabilities, allowPrivilegeEscalation, runAsUser, ...), which the
+    # apiserver then rejects: charts written for restricted Linux namespaces admit on Windows,
+    # and Pod Security exempts the pod from those controls because spec.os.name says windows.
+    windowsDropLinuxFields: bool = False
 
 
 class WebhookSettings(_Strict):
@@ -80,6 +85,15 @@ class WebhookSettings(_Strict):
 
 class Config(_Strict):
     kubernetesVersion: str | None = None
+    # default: deny what cannot work. apiserver: also deny, on every pod placed on an OS, each
+    # field the apiserver rejects once spec.os.name names that OS (and /mutate always stamps it).
+    profile: Literal["default", "apiserver"] = "default"
+    # The cluster has Linux and Windows nodes: /mutate pins Linux-only pods that tolerate the
+    # Windows taint (or every taint) and say nothing of their OS to Linux nodes.
+    mixedCluster: bool = False
+    # The cluster's kube-apiserver --feature-gates, where they differ from the release's
+    # defaults (only the gates of the fields winpod judges matter; others are refused).
+    featureGates: dict[str, bool] = Field(default_factory=dict)
     defaultOS: DefaultOS = "unknown"
     maxAction: Literal["deny", "warn", "audit"] | None = None
     rules: dict[str, ActionSetting] = Field(default_factory=dict)

@@ -11,8 +11,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.config import Action
-from app.engine.images import ImageClassifier, windows_build_of
-from app.engine.osinfer import RANK_PLACEMENT, WINDOWS_BUILD_LABEL, OSDecision, RuntimeClassInfo
+from app.engine.images import ImageClassifier, default_user_of, windows_build_of
+from app.engine.osinfer import (
+    RANK_IMAGE,
+    RANK_PLACEMENT,
+    WINDOWS_BUILD_LABEL,
+    OSDecision,
+    RuntimeClassInfo,
+    tolerates,
+    tolerates_everything,
+)
 from app.engine.podfacts import PodFacts
 from app.engine.quantity import parse_quantity
 
@@ -37,6 +45,9 @@ class RuleInput:
     runtime_classes: Mapping[str, RuntimeClassInfo]
     exempt_annotation: str
     exempt_reason_annotation: str
+    windows_taints: tuple[tuple[str, str | None, str], ...] = ()
+    # Fields present in the pod that the target release does not keep: (path, why).
+    unavailable: tuple[tuple[str, str], ...] = ()
 
 
 CheckFunction = Callable[[RuleInput], Iterator[Hit]]
@@ -273,6 +284,8 @@ def _hyperv_runtime(data: RuleInput) -> bool:
 
 @check_function("image-build-mismatch")
 def image_build_mismatch(data: RuleInput) -> Iterator[Hit]:
+    if data.facts.any_host_process:
+        return  # HostProcess containers run on the host: their images need not match its build
     if _hyperv_runtime(data):
         return  # Hyper-V isolation runs older images on newer hosts
     builds: list[tuple[str, str, str]] = []
@@ -283,15 +296,17 @@ def image_build_mismatch(data: RuleInput) -> Iterator[Hit]:
                 builds.append((path, image, build))
     if not builds:
         return
-    node_build = _dict(data.facts.spec.get("nodeSelector")).get(WINDOWS_BUILD_LABEL)
-    if isinstance(node_build, str) and node_build:
+    # The builds placement allows: nodeSelector, the RuntimeClass's nodeSelector, affinity.
+    node_builds = data.os.windows_builds
+    if node_builds:
+        allowed = ", ".join(sorted(node_builds))
         for path, image, build in builds:
-            if build != node_build:
+            if build not in node_builds:
                 yield Hit(
                     path,
                     image,
-                    message=f"image {image} is built for Windows {build} but the pod selects"
-                    f" {WINDOWS_BUILD_LABEL}={node_build}: process isolation needs"
+                    message=f"image {image} is built for Windows {build} but the pod is placed"
+                    f" on {WINDOWS_BUILD_LABEL}={allowed}: process isolation needs"
                     " the image build to equal the node's",
                 )
         return
@@ -336,3 +351,150 @@ def exemption_reason(data: RuleInput) -> Iterator[Hit]:
     exempt = annotations.get(data.exempt_annotation)
     if exempt and not str(annotations.get(data.exempt_reason_annotation) or "").strip():
         yield Hit(f'metadata.annotations["{data.exempt_annotation}"]', exempt)
+
+
+@check_function("hints-without-placement")
+def hints_without_placement(data: RuleInput) -> Iterator[Hit]:
+    """Documented per-hit messages: one for a pod with only hints, one for a Windows pod that
+    only its images make Windows."""
+    decision = data.os
+    if decision.placement or data.facts.os_name or decision.no_node:
+        return  # placed, spec.os.name speaks for it, or placement no node satisfies is denied
+    if decision.os == "unknown" and decision.hints and not decision.defaulted_from:
+        if all(h.os == "windows" for h in decision.hints):
+            hint = decision.hints[0]
+            yield Hit(hint.path, hint.reason)
+    elif (
+        decision.os == "windows"
+        and decision.deciding is not None
+        and decision.deciding.rank == RANK_IMAGE
+    ):
+        yield Hit(
+            decision.deciding.path,
+            None,
+            message=f"{decision.deciding.reason}, but nothing places the pod on Windows"
+            " nodes, so it may land on Linux (image pull: no matching manifest)",
+        )
+
+
+@check_function("no-matching-node", when=lambda facts: bool(facts.spec.get("nodeSelector")
+                or facts.spec.get("affinity") or facts.spec.get("runtimeClassName")))
+def no_matching_node(data: RuleInput) -> Iterator[Hit]:
+    for where in data.os.no_node:
+        yield Hit(where.path, None, message=where.reason)
+
+
+# Host features only a Linux node has: a pod that needs them fails on a Windows node.
+_LINUX_HOST_PATHS = ("/proc", "/sys", "/dev", "/lib/modules", "/boot", "/run/systemd")
+
+
+def _linux_only_features(facts: PodFacts) -> list[str]:
+    spec = facts.spec
+    found = [f"spec.{key}" for key in ("hostPID", "hostIPC") if spec.get(key) is True]
+    if spec.get("shareProcessNamespace") is True:
+        found.append("spec.shareProcessNamespace")
+    if facts.pod_security_context.get("sysctls"):
+        found.append("spec.securityContext.sysctls")
+    volumes = spec.get("volumes")
+    if isinstance(volumes, list):
+        for index, volume in enumerate(volumes):
+            host_path = volume.get("hostPath") if isinstance(volume, dict) else None
+            path = host_path.get("path") if isinstance(host_path, dict) else None
+            if isinstance(path, str) and any(
+                path == root or path.startswith(root + "/") for root in _LINUX_HOST_PATHS
+            ):
+                found.append(f"spec.volumes[{index}].hostPath.path")
+    for ref, context in zip(facts.containers, facts.security_contexts, strict=True):
+        if context.get("privileged") is True:
+            found.append(f"{ref.path}.securityContext.privileged")
+        capabilities = _dict(context.get("capabilities"))
+        if capabilities.get("add"):
+            found.append(f"{ref.path}.securityContext.capabilities.add")
+    for path, _, image_os in facts.images:
+        if image_os == "linux":
+            found.append(path)
+    return found
+
+
+def _reaches_windows_nodes(data: RuleInput) -> str | None:
+    tolerations = data.facts.spec.get("tolerations")
+    if tolerates_everything(tolerations):
+        return "tolerates every taint"
+    if isinstance(tolerations, list):
+        for key, value, effect in data.windows_taints:
+            if any(tolerates(t, key, value, effect) for t in tolerations):
+                return f"tolerates the Windows taint {key}={value or ''}:{effect}"
+    return None
+
+
+@check_function("linux-only-pod-reaches-windows", when=lambda facts: bool(
+    facts.spec.get("tolerations")))
+def linux_only_pod_reaches_windows(data: RuleInput) -> Iterator[Hit]:
+    """The DaemonSet problem: no OS placement, a toleration that lets it onto Windows nodes, and
+    Linux-only features that fail there. Documented per-hit message: it names the features."""
+    decision = data.os
+    if decision.os == "windows" or decision.placement or data.facts.os_name == "linux":
+        return
+    how = _reaches_windows_nodes(data)
+    if how is None:
+        return
+    features = _linux_only_features(data.facts)
+    if not features:
+        return
+    shown = ", ".join(features[:3]) + (f" and {len(features) - 3} more" if len(features) > 3 else "")
+    yield Hit(
+        "spec.tolerations",
+        None,
+        message=f"nothing places the pod on an OS and it {how}, so in a mixed cluster it also"
+        f" lands on Windows nodes, where {shown} cannot work",
+    )
+
+
+_WINDOWS_STOP_SIGNALS = ("SIGTERM", "SIGKILL")
+
+
+@check_function("stop-signal")
+def stop_signal(data: RuleInput) -> Iterator[Hit]:
+    """Documented per-hit message: a signal Windows cannot send, or a pod without spec.os.name."""
+    facts = data.facts
+    for ref in facts.containers:
+        lifecycle = _dict(ref.container.get("lifecycle"))
+        signal = lifecycle.get("stopSignal")
+        if signal is None:
+            continue
+        path = f"{ref.path}.lifecycle.stopSignal"
+        if signal not in _WINDOWS_STOP_SIGNALS:
+            yield Hit(path, signal)
+        elif not facts.os_name:
+            yield Hit(
+                path,
+                signal,
+                message="the apiserver rejects lifecycle.stopSignal on a pod without"
+                " spec.os.name (it checks the signal against the OS)",
+                fix="set spec.os.name: windows",
+            )
+
+
+@check_function("run-as-container-administrator")
+def run_as_container_administrator(data: RuleInput) -> Iterator[Hit]:
+    facts = data.facts
+    pod_user = facts.pod_windows_options.get("runAsUserName")
+    if pod_user:
+        return
+    for ref, options, host_process in zip(
+        facts.containers, facts.container_windows_options, facts.container_host_process,
+        strict=True,
+    ):
+        if host_process or options.get("runAsUserName"):
+            continue
+        image = ref.container.get("image")
+        if not isinstance(image, str) or default_user_of(image) != "ContainerAdministrator":
+            continue  # only images known to run as ContainerAdministrator
+        yield Hit(f"{ref.path}.securityContext.windowsOptions.runAsUserName", None)
+
+
+@check_function("field-unavailable", when=lambda facts: False)
+def field_unavailable(data: RuleInput) -> Iterator[Hit]:
+    """The engine runs this only when the walk found such fields (RuleInput.unavailable)."""
+    for path, why in data.unavailable:
+        yield Hit(path, None, message=why)

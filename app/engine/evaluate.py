@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from app.config import ACTION_RANK, Action, Config, NamespacePolicy
+from app.engine import apifields
+from app.engine.apifields import ApiField
 from app.engine.checks import FUNCTIONS, PRECONDITIONS, CheckFunction, RuleInput
 from app.engine.fieldtrie import TrieNode, Walker, compile_walker
 from app.engine.findings import Evaluation, Finding
@@ -14,10 +17,12 @@ from app.engine.images import ImageClassifier
 from app.engine.kubeversion import LATEST, KubeVersion, parse_version
 from app.engine.osinfer import OSDecision, OSInferrer, RuntimeClassInfo, runtime_class_index
 from app.engine.podfacts import PodFacts, pod_facts
-from app.engine.rules import Catalog, CompiledRule, FieldTest, load_catalog
+from app.engine.rules import Catalog, CompiledRule, FieldTest, Predicate, load_catalog
 from app.engine.visit import CHECKED_KINDS, ShapeError, pod_template_of
 
 _NO_POLICY = NamespacePolicy()
+# Reports fields the target release does not know or drops (its findings replace the rules').
+UNAVAILABLE_RULE = "windows-field-unavailable"
 
 
 _Test = tuple[int, int, CompiledRule, FieldTest]  # (rule order, test order, rule, test)
@@ -28,16 +33,32 @@ _Function = tuple[
 
 
 @dataclass(frozen=True, slots=True)
+class _ApiTest:
+    """A field the apiserver treats specially at this version (app/engine/apifields.py):
+    `rejects` with the pod's spec.os.name, or `unavailable` (unknown, or dropped by a gate)."""
+
+    field: ApiField
+    rejects: bool
+    unavailable: str | None  # why, when the release does not keep the field
+    test: Predicate
+
+
+@dataclass(frozen=True, slots=True)
 class _RuleSet:
     """The catalog compiled for one version and one OS: check functions, and every field test
-    merged into one trie for the pod and one for each container, each compiled to a walker."""
+    (the rules' and the apiserver's) merged into one trie for the pod and one for each
+    container, each compiled to a walker."""
 
     functions: tuple[_Function, ...]
     pod_tests: Walker
     container_tests: Walker
+    api_os: str | None  # the spec.os.name the apiserver facts apply to ("windows", "linux")
+    rules: dict[str, tuple[int, CompiledRule]]  # by id: the rule order and the rule
 
 
-def _layout(rules: list[CompiledRule]) -> _RuleSet:
+def _layout(
+    rules: list[CompiledRule], api_tests: list[_ApiTest], api_os: str | None
+) -> _RuleSet:
     functions: list[_Function] = []
     pod, container = TrieNode(), TrieNode()
     for order, rule in enumerate(rules):
@@ -48,13 +69,39 @@ def _layout(rules: list[CompiledRule]) -> _RuleSet:
         for test_order, test in enumerate(rule.tests):
             item: _Test = (order, test_order, rule, test)
             (container if test.container_scope else pod).add(test.path, item, test.key_filter)
+    for api in api_tests:
+        (container if api.field.container else pod).add(api.field.path, api, api.field.key_filter)
     return _RuleSet(
-        tuple(functions), compile_walker(pod, _predicate), compile_walker(container, _predicate)
+        tuple(functions),
+        compile_walker(pod, _predicate),
+        compile_walker(container, _predicate),
+        api_os,
+        {rule.id: (order, rule) for order, rule in enumerate(rules)},
     )
 
 
-def _predicate(item: _Test) -> Callable[[Any, str | None], bool]:
+def _predicate(item: _Test | _ApiTest) -> Predicate:
+    if isinstance(item, _ApiTest):
+        return item.test
     return item[3].test
+
+
+def _api_tests(
+    version: KubeVersion, os_name: str, gates: Mapping[str, bool]
+) -> list[_ApiTest]:
+    """The apiserver facts that matter at `version` for pods judged as `os_name`."""
+    tests: list[_ApiTest] = []
+    if os_name == "windows":
+        for entry in apifields.FIELDS:
+            rejects = entry.rejected_for_windows_at(version, gates)
+            why = apifields.unavailable_reason(entry, version, gates)
+            if rejects or why:
+                kind = entry.windows if rejects and entry.windows else "present"
+                tests.append(_ApiTest(entry, rejects, why, apifields.TESTS[kind]))
+    elif os_name == "linux" and version >= apifields.OS_ENFORCED_FROM:
+        for entry in apifields.LINUX_FORBIDDEN:
+            tests.append(_ApiTest(entry, True, None, apifields.TESTS["present"]))
+    return tests
 
 
 class Engine:
@@ -63,6 +110,12 @@ class Engine:
     def __init__(self, catalog: Catalog | None = None, config: Config | None = None) -> None:
         self.catalog = catalog if catalog is not None else load_catalog()
         self.config = config if config is not None else Config()
+        unknown_gates = sorted(set(self.config.featureGates) - apifields.KNOWN_GATES)
+        if unknown_gates:
+            raise ValueError(
+                f"config featureGates names gates winpod does not model: {', '.join(unknown_gates)}"
+                f" (known: {', '.join(sorted(apifields.KNOWN_GATES))})"
+            )
         unknown = sorted(set(self.config.rules) - set(self.catalog.rules))
         for policy in self.config.namespaces.values():
             unknown += sorted(set(policy.rules) - set(self.catalog.rules))
@@ -74,9 +127,8 @@ class Engine:
             else LATEST
         )
         self.images = ImageClassifier(self.config.windowsImages, self.config.linuxImages)
-        self.inferrer = OSInferrer(
-            self.images, [(t.key, t.value, t.effect) for t in self.config.windowsTaints]
-        )
+        self.windows_taints = tuple((t.key, t.value, t.effect) for t in self.config.windowsTaints)
+        self.inferrer = OSInferrer(self.images, self.windows_taints)
         self.runtime_classes = runtime_class_index(self.config.runtimeClasses)
         self._compiled: dict[KubeVersion, dict[str, _RuleSet]] = {}
         self.rules_for(self.default_version)
@@ -89,7 +141,11 @@ class Engine:
                 r for r in self.catalog.compile_for(version, FUNCTIONS, PRECONDITIONS) if r.action
             ]
             by_os = {
-                os_name: _layout([r for r in compiled if r.os in (os_name, "any")])
+                os_name: _layout(
+                    [r for r in compiled if r.os in (os_name, "any")],
+                    _api_tests(version, os_name, self.config.featureGates),
+                    os_name if os_name != "unknown" else None,
+                )
                 for os_name in ("windows", "linux", "unknown")
             }
             self._compiled[version] = by_os
@@ -167,7 +223,8 @@ class Engine:
         runtime = runtime_classes if runtime_classes is not None else self.runtime_classes
         decision = self._decide(facts, runtime, policy)
         result.os = decision
-        ruleset = self.rules_for(version or self.default_version)[decision.os]
+        target = version or self.default_version
+        ruleset = self.rules_for(target)[decision.os]
         data = RuleInput(
             facts=facts,
             os=decision,
@@ -176,13 +233,19 @@ class Engine:
             runtime_classes=runtime,
             exempt_annotation=self.config.exemptAnnotation,
             exempt_reason_annotation=self.config.exemptReasonAnnotation,
+            windows_taints=self.windows_taints,
         )
-        hits = _collect(ruleset, facts, data)
+        # The apiserver checks spec.os.name from 1.24; the apiserver profile judges every pod
+        # placed on an OS as if it carried spec.os.name for it.
+        stamped = ruleset.api_os is not None and (
+            (facts.os_name == ruleset.api_os and target >= apifields.OS_ENFORCED_FROM)
+            or (self.config.profile == "apiserver" and decision.os == ruleset.api_os)
+        )
+        hits, rejected = _collect(ruleset, facts, data, stamped)
         if not hits:
             return result
         exemptions, reason = self._exemptions(facts)
         cap = _weakest(self.config.maxAction, policy.maxAction)
-        os_name_windows = facts.os_name == "windows"
         prefix = template.prefix
         findings = result.findings
         for _, _, _, rule, path, value, key, action, message, fix in hits:
@@ -191,8 +254,9 @@ class Engine:
                 continue
             if override:
                 action = Action(override)
-            elif rule.apiserver_rejects and os_name_windows:
-                action = Action.DENY
+            rejects = path in rejected
+            if rejects and stamped:
+                action = Action.DENY  # the apiserver refuses the pod whatever winpod's action
             if cap is not None and ACTION_RANK[action] > ACTION_RANK[cap]:
                 action = cap
             exempted = rule.id in exemptions or "*" in exemptions
@@ -205,7 +269,7 @@ class Engine:
                     fix=rule.render(fix, value, key),
                     exempted=exempted,
                     exemption_reason=reason if exempted else None,
-                    apiserver_rejects=rule.apiserver_rejects,
+                    apiserver_rejects=rejects,
                 )
             )
         return result
@@ -234,33 +298,27 @@ def _weakest(*actions: str | None) -> Action | None:
 
 # (rule order, test order, container order, rule, path, value, key, action, message, fix)
 _Hit = tuple[int, int, int, CompiledRule, str, Any, str | None, Action, str, str]
+_ApiHit = tuple[_ApiTest, str, str | None]  # (fact, pod-rooted path, map key)
 
 
-def _collect(ruleset: _RuleSet, facts: PodFacts, data: RuleInput) -> list[_Hit]:
+def _collect(
+    ruleset: _RuleSet, facts: PodFacts, data: RuleInput, stamped: bool
+) -> tuple[list[_Hit], frozenset[str]]:
+    """Every hit of the rule set, and the paths the apiserver would reject once spec.os.name
+    is set. The apiserver's view is folded in: a field the release does not keep is reported as
+    such (the other rules' hits on it are dropped: nothing reaches the node), and a field the
+    apiserver rejects is denied on a stamped pod even where no rule fires
+    (`supplementalGroups: []` does nothing on a node, but the apiserver refuses it)."""
     hits: list[_Hit] = []
-    for order, rule, function, precondition, action, message, fix in ruleset.functions:
-        if precondition is not None and not precondition(facts):
-            continue
-        for hit in function(data if not rule.params else _with_params(data, rule.params)):
-            hits.append(
-                (
-                    order,
-                    0,
-                    0,
-                    rule,
-                    hit.path,
-                    hit.value,
-                    None,
-                    hit.action or action,
-                    hit.message or message,
-                    hit.fix or fix,
-                )
-            )
+    api_hits: list[_ApiHit] = []
     ordinal = -1
 
-    def emit(item: _Test, value: Any, key: str | None, path: str) -> None:
+    def emit(item: _Test | _ApiTest, value: Any, key: str | None, path: str) -> None:
         # Only hits get here: the walker ran the test.
-        order, test_order, rule, test = item
+        if item.__class__ is _ApiTest:
+            api_hits.append((item, path, key))
+            return
+        order, test_order, rule, test = item  # type: ignore[misc]
         assert rule.action is not None
         hits.append(
             (
@@ -281,21 +339,77 @@ def _collect(ruleset: _RuleSet, facts: PodFacts, data: RuleInput) -> list[_Hit]:
     container_tests = ruleset.container_tests
     for ordinal, ref in enumerate(facts.containers):  # noqa: B007 (emit reads it)
         container_tests(ref.container, ref.path, emit)
+    rejected: dict[str, ApiField] = {}
+    unavailable: dict[str, str] = {}
+    if api_hits:
+        names = {ref.name for ref in facts.containers}
+        for api, path, key in api_hits:
+            if api.field.names_container and (key is None or key.split("/", 1)[-1] not in names):
+                continue  # a per-container annotation for no container of this pod
+            if api.unavailable is not None:
+                unavailable[path] = api.unavailable
+            elif api.rejects:
+                rejected[path] = api.field
+        if unavailable:
+            data = _with(data, unavailable=tuple(unavailable.items()))
+    for order, rule, function, precondition, action, message, fix in ruleset.functions:
+        skip = precondition is not None and not precondition(facts)
+        if skip and not (unavailable and rule.id == UNAVAILABLE_RULE):
+            continue
+        for hit in function(data if not rule.params else _with(data, params=rule.params)):
+            hits.append(
+                (
+                    order,
+                    0,
+                    0,
+                    rule,
+                    hit.path,
+                    hit.value,
+                    None,
+                    hit.action or action,
+                    hit.message or message,
+                    hit.fix or fix,
+                )
+            )
+    if unavailable:
+        gone = tuple(unavailable)
+        hits = [h for h in hits if h[3].id == UNAVAILABLE_RULE or not _under(h[4], gone)]
+    if stamped and rejected:
+        fired = {h[4] for h in hits}
+        for path, entry in rejected.items():
+            owner = ruleset.rules.get(entry.rule)
+            if path in fired or owner is None:
+                continue
+            order, rule = owner
+            hits.append(
+                (
+                    order,
+                    9,
+                    0,
+                    rule,
+                    path,
+                    None,
+                    None,
+                    Action.DENY,
+                    f"the apiserver rejects this field in any value (even empty) once"
+                    f" spec.os.name is {ruleset.api_os}",
+                    rule.fix,
+                )
+            )
     if len(hits) > 1:
         hits.sort(key=lambda h: (h[0], h[1], h[2]))
-    return hits
+    return hits, frozenset(rejected)
 
 
-def _with_params(data: RuleInput, params: Mapping[str, Any]) -> RuleInput:
-    return RuleInput(
-        facts=data.facts,
-        os=data.os,
-        params=params,
-        images=data.images,
-        runtime_classes=data.runtime_classes,
-        exempt_annotation=data.exempt_annotation,
-        exempt_reason_annotation=data.exempt_reason_annotation,
+def _under(path: str, roots: tuple[str, ...]) -> bool:
+    return any(
+        path == root or path.startswith(root + ".") or path.startswith(root + "[")
+        for root in roots
     )
+
+
+def _with(data: RuleInput, **changes: Any) -> RuleInput:
+    return dataclasses.replace(data, **changes)
 
 
 __all__ = ["Engine", "ShapeError"]

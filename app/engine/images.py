@@ -1,8 +1,11 @@
 """What an image reference says about its OS, and which Windows build it was made for.
 
-Only images whose OS is certain are classified: Microsoft's Windows base images (and the legacy
-Docker Hub names) are Windows-only, and a short list of Docker Hub official images publish no
-Windows variant. Everything else (multi-OS images like pause or agnhost) says nothing.
+Only images whose OS is certain are classified, by repository: Microsoft's Windows base images
+(and the legacy Docker Hub names) are Windows-only, Microsoft's multi-variant repositories on
+mcr.microsoft.com are Windows-only in the tags that name a Windows variant (`8.0-nanoserver-
+ltsc2022`), and a short list of Docker Hub official images publish no Windows variant. A tag
+elsewhere says nothing (`ghcr.io/x/app:not-nanoserver` is anybody's image), and neither do
+multi-OS images like pause or agnhost.
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ _WINDOWS_REPOS = re.compile(
     r"""^(?:
         mcr\.microsoft\.com/windows(?:/(?:servercore|nanoserver|server))?(?:/[a-z0-9._-]+)*
       | mcr\.microsoft\.com/dotnet/framework/[a-z0-9._/-]+
-      | mcr\.microsoft\.com/powershell:.*nanoserver.*
       | (?:docker\.io/)?microsoft/(?:windowsservercore|nanoserver|iis|aspnet|dotnet-framework)
     )$""",
     re.VERBOSE,
@@ -30,6 +32,10 @@ _LINUX_REPOS = re.compile(
     r"(?:alpine|ubuntu|debian|centos|fedora|busybox|nginx|redis|postgres|mysql|"
     r"mariadb|memcached|rabbitmq|httpd|haproxy|archlinux|rockylinux|almalinux|amazonlinux)$"
 )
+
+# In a repository on Microsoft's registry, a tag naming a Windows variant as a whole component.
+_MCR = "mcr.microsoft.com/"
+_WINDOWS_VARIANT_TAG = re.compile(r"(?:^|[-_.])(nanoserver|windowsservercore)(?=$|[-_.])")
 
 # Tag fragments that name a Windows release, mapped to its build (node.kubernetes.io/windows-build).
 WINDOWS_BUILDS: dict[str, str] = {
@@ -93,7 +99,7 @@ class ImageClassifier:
             return "windows"
         if _LINUX_REPOS.match(ref.repository):
             return "linux"
-        if ref.tag and ("nanoserver" in ref.tag or "windowsservercore" in ref.tag):
+        if ref.repository.startswith(_MCR) and _WINDOWS_VARIANT_TAG.search(ref.tag):
             return "windows"
         return None
 
@@ -109,3 +115,18 @@ def windows_build_of(image: str) -> str | None:
 def _compile_globs(patterns: Iterable[str]) -> re.Pattern[str] | None:
     parts = [fnmatch.translate(p.strip().lower()) for p in patterns if p.strip()]
     return re.compile("|".join(parts)) if parts else None
+
+
+def default_user_of(image: str) -> str | None:
+    """The user a Windows base image runs as when nothing sets runAsUserName: Nano Server images
+    run as ContainerUser, Server Core and Server as ContainerAdministrator; None: not known."""
+    ref = split_image(image)
+    if ref.repository.endswith("/nanoserver") or ref.repository == "microsoft/nanoserver":
+        return "ContainerUser"
+    if ref.repository.startswith(_MCR):
+        variant = _WINDOWS_VARIANT_TAG.search(ref.tag)
+        if variant is not None:
+            return "ContainerUser" if variant.group(1) == "nanoserver" else "ContainerAdministrator"
+    if _WINDOWS_REPOS.match(ref.repository):
+        return "ContainerAdministrator"
+    return None

@@ -15,9 +15,11 @@ pod template (spec.template..., for previews: workloads themselves are never mut
 
 Never fight the user: only `add` operations are produced, each for a value that is absent, so an
 existing value is never overwritten; evidence that disagrees (a conflict, or images of both OSes)
-or evidence that is only a hint (a toleration, windowsOptions: agents that run on both OSes carry
-them too) gets no patch at all, and the validating side reports it. Reinvocation-safe: what is
-added only agrees with the evidence that decided, so mutating the result yields an empty patch.
+gets no patch at all, and hints (a toleration, windowsOptions: agents that run on both OSes carry
+them too) never decide, so a pod with only hints gets none either; the validating side reports
+both. The one exception is opt-in: `mutation.windowsDropLinuxFields` removes the Linux-only
+fields Windows ignores so that spec.os.name can be stamped. Reinvocation-safe: what is added only
+agrees with the evidence that decided, so mutating the result yields an empty patch.
 """
 
 from __future__ import annotations
@@ -27,16 +29,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.config import NamespacePolicy, Taint
+from app.engine.checks import RuleInput, linux_only_pod_reaches_windows
 from app.engine.evaluate import Engine
 from app.engine.findings import Evaluation
 from app.engine.images import windows_build_of
 from app.engine.kubeversion import KubeVersion
 from app.engine.osinfer import (
-    RANK_HINT,
     WINDOWS_BUILD_LABEL,
     OSDecision,
     RuntimeClassInfo,
+    tolerates,
 )
+from app.engine.paths import parse_path
 from app.engine.podfacts import PodFacts, pod_facts
 from app.engine.visit import pod_template_of
 
@@ -63,11 +67,13 @@ class MutationResult:
 
 
 @dataclass(frozen=True, slots=True)
-class _Add:
-    """One `add` operation, pod-rooted, as unescaped pointer tokens."""
+class _Op:
+    """One `add` (or, for windowsDropLinuxFields only, `remove`) operation, pod-rooted, as
+    unescaped pointer tokens."""
 
     tokens: Tokens
     value: Any
+    remove: bool = False
 
 
 def mutate_pod(
@@ -128,6 +134,9 @@ def _mutate(
         return engine.evaluate(target, version=version, runtime_classes=runtime_classes,
                                namespace=namespace, namespace_policy=namespace_policy)
 
+    def apply(ops: list[_Op]) -> dict[str, Any]:
+        return _applied(obj, [(prefix + op.tokens, op.value, op.remove) for op in ops])
+
     policy = namespace_policy
     if policy is None:
         metadata = obj.get("metadata")
@@ -136,7 +145,7 @@ def _mutate(
             ns = metadata["namespace"]
         policy = engine.namespace_policy(ns)
     runtime = runtime_classes if runtime_classes is not None else engine.runtime_classes
-    adds: list[_Add] = []
+    ops: list[_Op] = []
     warnings: list[str] = []
     spec = pod.get("spec")
     mutated = obj
@@ -145,115 +154,174 @@ def _mutate(
         facts = pod_facts(pod)
         decision = engine.infer_os(pod, runtime_classes=runtime, namespace_policy=policy,
                                    facts=facts)
-        default_os = policy.defaultOS or engine.config.defaultOS
-        with_os_field = (version or engine.default_version) >= OS_FIELD_SINCE
-        adds, warning = _plan(engine, facts, spec, decision, runtime, default_os, [],
-                              with_os_field)
-        mutated = _applied(obj, [(prefix + a.tokens, a.value) for a in adds])
+        target = version or engine.default_version
+        plan = _Planner(engine, facts, spec, decision, runtime, target)
+        ops, warning = plan.ops([])
+        mutated = apply(ops)
         evaluation = evaluate(mutated)
-        # Paths the apiserver rejects once spec.os.name is windows: stamping the field on such
-        # a pod would turn a pod that runs today into one that cannot be created. The mutated
-        # pod's findings are the original's (only placement was added), so one evaluation
-        # serves both, and only such a pod is planned and evaluated again.
+        # Paths the apiserver rejects once spec.os.name is set: stamping the field on such a pod
+        # would turn a pod that runs today into one that cannot be created. The mutated pod's
+        # findings are the original's (only placement was added), so one evaluation serves
+        # both, and only such a pod is planned and evaluated again.
         rejected = [f.path for f in evaluation.findings if f.apiserver_rejects]
-        if (
-            rejected
-            and decision.os == "windows"
-            and any(a.tokens[:2] == ("spec", "os") for a in adds)
-        ):
-            adds, warning = _plan(engine, facts, spec, decision, runtime, default_os, rejected,
-                                  with_os_field)
-            mutated = _applied(obj, [(prefix + a.tokens, a.value) for a in adds])
-            evaluation = evaluate(mutated)
+        if rejected and plan.stamped_os and engine.config.profile != "apiserver":
+            local = [_pod_path(path, prefix) for path in rejected]
+            unstamped, unstamped_warning = plan.ops(local)
+            without_os = evaluate(apply(unstamped))
+            if engine.config.mutation.windowsDropLinuxFields and not without_os.denied:
+                # Everything the apiserver would reject is a Linux-only field that Windows
+                # ignores (nothing in the pod cannot work): drop them and stamp the OS.
+                ops = ops + [_Op(tokens, None, remove=True) for tokens in _tokens_of(local)]
+                warning = _joined(warning, f"removed {', '.join(local[:3])}"
+                                  f"{' and more' if len(local) > 3 else ''} (ignored on Windows;"
+                                  " the apiserver rejects them once spec.os.name is windows)")
+                mutated = apply(ops)
+                evaluation = evaluate(mutated)
+            else:
+                ops, warning, mutated, evaluation = (
+                    unstamped, unstamped_warning, apply(unstamped), without_os
+                )
         if warning:
             warnings.append(_short(warning))
-    patch = [{"op": "add", "path": json_pointer(prefix + a.tokens), "value": a.value} for a in adds]
+    patch = [
+        {"op": "remove", "path": json_pointer(prefix + op.tokens)}
+        if op.remove
+        else {"op": "add", "path": json_pointer(prefix + op.tokens), "value": op.value}
+        for op in ops
+    ]
     if evaluation is None:
         evaluation = evaluate(mutated)
     return MutationResult(patch, warnings, mutated, evaluation)
 
 
-def _plan(
-    engine: Engine,
-    facts: PodFacts,
-    spec: dict[str, Any],
-    decision: OSDecision,
-    runtime: Mapping[str, RuntimeClassInfo],
-    default_os: str,
-    rejected: list[str],
-    with_os_field: bool,
-) -> tuple[list[_Add], str | None]:
-    os_name = decision.os
-    if os_name not in ("windows", "linux"):
-        return [], None  # no evidence and no default: leave placement to the user
-    deciding = decision.deciding
-    opposed = [e for e in decision.evidence if e.os != os_name and e.rank != RANK_HINT]
-    if deciding is not None and opposed:
-        return [], (
-            f"winpod injected nothing: conflicting OS evidence, {deciding.describe()}"
-            f" vs {opposed[0].describe()}"
+def _joined(first: str | None, second: str) -> str:
+    return f"{first}; {second}" if first else second
+
+
+def _pod_path(path: str, prefix: Tokens) -> str:
+    """A finding's path (object-rooted) as a pod-rooted one."""
+    lead = ".".join(prefix) + "." if prefix else ""
+    return path[len(lead):] if lead and path.startswith(lead) else path
+
+
+def _tokens_of(paths: Iterable[str]) -> list[Tokens]:
+    found: list[Tokens] = []
+    for path in paths:
+        tokens = tuple(str(arg) for kind, arg in parse_path(path))
+        if tokens not in found:
+            found.append(tokens)
+    return found
+
+
+class _Planner:
+    """What to inject into one pod; `ops(rejected)` plans with the paths the apiserver would
+    reject once spec.os.name is stamped (non-empty: leave spec.os.name unset)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        facts: PodFacts,
+        spec: dict[str, Any],
+        decision: OSDecision,
+        runtime: Mapping[str, RuntimeClassInfo],
+        version: KubeVersion,
+    ) -> None:
+        self.engine, self.facts, self.spec = engine, facts, spec
+        self.decision, self.runtime = decision, runtime
+        self.with_os_field = version >= OS_FIELD_SINCE
+        self.stamped_os = False
+
+    def ops(self, rejected: list[str]) -> tuple[list[_Op], str | None]:
+        engine, facts, spec, decision = self.engine, self.facts, self.spec, self.decision
+        settings = engine.config.mutation
+        strict = engine.config.profile == "apiserver"
+        os_name = decision.os
+        adds: list[_Op] = []
+        parts: list[str] = []
+        skipped = ""
+        if os_name not in ("windows", "linux"):
+            if engine.config.mixedCluster and settings.linuxNodeSelector and _linux_only(
+                engine, facts, decision
+            ):
+                # The DaemonSet problem: Linux-only, unplaced, tolerating Windows nodes.
+                _select(spec, {OS_LABEL: "linux"}, adds, parts)
+                return adds, (
+                    f"winpod set {', '.join(parts)} (mixed cluster: the pod uses Linux-only"
+                    " features and tolerates Windows nodes)"
+                ) if parts else None
+            return [], None  # no evidence and no default: leave placement to the user
+        deciding = decision.deciding
+        opposed = [e for e in decision.evidence if e.os != os_name]
+        if deciding is not None and opposed:
+            return [], (
+                f"winpod injected nothing: conflicting OS evidence, {deciding.describe()}"
+                f" vs {opposed[0].describe()}"
+            )
+        if os_name == "windows":
+            wanted: dict[str, str] = {}
+            if settings.windowsNodeSelector:
+                wanted[OS_LABEL] = "windows"
+            if settings.windowsBuildSelector:
+                build = _single_build(engine, facts, spec, self.runtime)
+                if build:
+                    wanted[WINDOWS_BUILD_LABEL] = build
+            _select(spec, wanted, adds, parts)
+            if settings.windowsTolerations:
+                _tolerate(spec, engine.config.windowsTaints, self.runtime, adds, parts)
+            if (settings.windowsOSName or strict) and self.with_os_field:
+                if rejected and spec.get("os") is None:
+                    skipped = (
+                        f"left spec.os.name unset: the apiserver would then reject {rejected[0]}"
+                        f"{' and more' if len(rejected) > 1 else ''}"
+                    )
+                else:
+                    self.stamped_os = _set_os_name(spec, "windows", adds, parts) or self.stamped_os
+        else:
+            if settings.linuxNodeSelector:
+                _select(spec, {OS_LABEL: "linux"}, adds, parts)
+            # The apiserver rejects windowsOptions on a pod whose spec.os.name is linux.
+            if ((settings.linuxOSName or strict) and self.with_os_field
+                    and (strict or not _has_windows_options(facts))):
+                self.stamped_os = _set_os_name(spec, "linux", adds, parts) or self.stamped_os
+        if not parts and not skipped:
+            return adds, None
+        what = "; ".join(
+            x for x in (f"winpod set {', '.join(parts)}" if parts else "", skipped) if x
         )
-    if deciding is not None and deciding.rank == RANK_HINT and default_os != os_name:
-        # A toleration or windowsOptions alone also fits pods meant for both OSes (agents);
-        # in a namespace whose default OS agrees, the hint only confirms the default.
-        return [], (
-            f"winpod injected nothing: only a hint of {os_name}, {deciding.describe()};"
-            f" set nodeSelector {OS_LABEL} to place the pod"
-        )
-    settings = engine.config.mutation
-    skipped = ""
-    adds: list[_Add] = []
-    parts: list[str] = []
-    if os_name == "windows":
-        wanted: dict[str, str] = {}
-        if settings.windowsNodeSelector:
-            wanted[OS_LABEL] = "windows"
-        if settings.windowsBuildSelector:
-            build = _single_build(engine, facts, spec, runtime)
-            if build:
-                wanted[WINDOWS_BUILD_LABEL] = build
-        _select(spec, wanted, adds, parts)
-        if settings.windowsTolerations:
-            _tolerate(spec, engine.config.windowsTaints, runtime, adds, parts)
-        if settings.windowsOSName and with_os_field:
-            if rejected and spec.get("os") is None:
-                skipped = (
-                    f"left spec.os.name unset: the apiserver would then reject {rejected[0]}"
-                    f"{' and more' if len(rejected) > 1 else ''}"
-                )
-            else:
-                _set_os_name(spec, "windows", adds, parts)
-    else:
-        if settings.linuxNodeSelector:
-            _select(spec, {OS_LABEL: "linux"}, adds, parts)
-        # The apiserver rejects windowsOptions on a pod whose spec.os.name is linux.
-        if settings.linuxOSName and with_os_field and not _has_windows_options(facts):
-            _set_os_name(spec, "linux", adds, parts)
-    if not parts and not skipped:
-        return adds, None
-    what = "; ".join(x for x in (f"winpod set {', '.join(parts)}" if parts else "", skipped) if x)
-    if deciding is None:
-        return adds, f"{what} (no OS evidence; default {os_name} from {decision.defaulted_from})"
-    # Long image names are cut, not what was injected.
-    room = _MAX_WARNING - len(what) - len(" (evidence: )")
-    evidence = deciding.describe()
-    if len(evidence) > room:
-        evidence = evidence[: max(room - 3, 0)] + "..."
-    return adds, f"{what} (evidence: {evidence})"
+        if deciding is None:
+            return adds, (
+                f"{what} (no OS evidence; default {os_name} from {decision.defaulted_from})"
+            )
+        # Long image names are cut, not what was injected.
+        room = _MAX_WARNING - len(what) - len(" (evidence: )")
+        evidence = deciding.describe()
+        if len(evidence) > room:
+            evidence = evidence[: max(room - 3, 0)] + "..."
+        return adds, f"{what} (evidence: {evidence})"
+
+
+def _linux_only(engine: Engine, facts: PodFacts, decision: OSDecision) -> bool:
+    """What the linux-only-pod-tolerates-windows rule reports, asked of the same facts."""
+    data = RuleInput(
+        facts=facts, os=decision, params={}, images=engine.images,
+        runtime_classes=engine.runtime_classes, exempt_annotation="",
+        exempt_reason_annotation="", windows_taints=engine.windows_taints,
+    )
+    return any(True for _ in linux_only_pod_reaches_windows(data))
 
 
 def _select(
-    spec: dict[str, Any], wanted: dict[str, str], adds: list[_Add], parts: list[str]
+    spec: dict[str, Any], wanted: dict[str, str], adds: list[_Op], parts: list[str]
 ) -> None:
     selector = spec.get("nodeSelector")
     if selector is None:
         added = dict(wanted)
         if added:
-            adds.append(_Add(("spec", "nodeSelector"), added))
+            adds.append(_Op(("spec", "nodeSelector"), added))
     elif isinstance(selector, dict):
         # Present with any value (even a different one) is the user's choice.
         added = {k: v for k, v in wanted.items() if selector.get(k) is None}
-        adds.extend(_Add(("spec", "nodeSelector", k), v) for k, v in added.items())
+        adds.extend(_Op(("spec", "nodeSelector", k), v) for k, v in added.items())
     else:
         return  # not a mapping: the apiserver rejects the pod, nothing to place
     if added:
@@ -264,7 +332,7 @@ def _tolerate(
     spec: dict[str, Any],
     taints: Iterable[Taint],
     runtime: Mapping[str, RuntimeClassInfo],
-    adds: list[_Add],
+    adds: list[_Op],
     parts: list[str],
 ) -> None:
     existing = spec.get("tolerations")
@@ -277,7 +345,7 @@ def _tolerate(
         present.extend(runtime[rc_name].tolerations)
     new: list[dict[str, str]] = []
     for taint in taints:
-        if any(_tolerates(t, taint) for t in present):
+        if any(tolerates(t, taint.key, taint.value, taint.effect) for t in present):
             continue
         toleration = _toleration_for(taint)
         new.append(toleration)
@@ -288,9 +356,9 @@ def _tolerate(
     if not new:
         return
     if existing is None:
-        adds.append(_Add(("spec", "tolerations"), new))
+        adds.append(_Op(("spec", "tolerations"), new))
     else:
-        adds.extend(_Add(("spec", "tolerations", "-"), t) for t in new)
+        adds.extend(_Op(("spec", "tolerations", "-"), t) for t in new)
 
 
 def _toleration_for(taint: Taint) -> dict[str, str]:
@@ -299,33 +367,16 @@ def _toleration_for(taint: Taint) -> dict[str, str]:
     return {"key": taint.key, "operator": "Exists", "effect": taint.effect}
 
 
-def _tolerates(toleration: Any, taint: Taint) -> bool:
-    """Kubernetes' Toleration.ToleratesTaint: empty effect and key-less Exists match anything."""
-    if not isinstance(toleration, Mapping):
-        return False
-    effect = toleration.get("effect") or ""
-    if effect and effect != taint.effect:
-        return False
-    key = toleration.get("key") or ""
-    if key and key != taint.key:
-        return False
-    operator = toleration.get("operator") or "Equal"
-    if operator == "Exists":
-        return True
-    if operator == "Equal":
-        return (toleration.get("value") or "") == (taint.value or "")
-    return False
-
-
-def _set_os_name(spec: dict[str, Any], name: str, adds: list[_Add], parts: list[str]) -> None:
+def _set_os_name(spec: dict[str, Any], name: str, adds: list[_Op], parts: list[str]) -> bool:
     current = spec.get("os")
     if current is None:
-        adds.append(_Add(("spec", "os"), {"name": name}))
+        adds.append(_Op(("spec", "os"), {"name": name}))
     elif isinstance(current, dict) and current.get("name") is None:
-        adds.append(_Add(("spec", "os", "name"), name))
+        adds.append(_Op(("spec", "os", "name"), name))
     else:
-        return  # already named (the same or, a conflict the validating side reports, another)
+        return False  # already named (the same or, a conflict the validating side reports)
     parts.append(f"spec.os.name={name}")
+    return True
 
 
 def _single_build(
@@ -359,23 +410,29 @@ def _has_windows_options(facts: PodFacts) -> bool:
     return bool(facts.pod_windows_options) or any(facts.container_windows_options)
 
 
-def _applied(obj: dict[str, Any], adds: list[tuple[Tokens, Any]]) -> dict[str, Any]:
-    """`obj` with the adds applied, leaving `obj` untouched. Only the dicts and lists on the
-    patched paths are copied; the rest is shared with the input (a deep copy of a whole pod was
-    most of /mutate's cost). Callers must treat the result as read-only."""
+def _applied(obj: dict[str, Any], ops: list[tuple[Tokens, Any, bool]]) -> dict[str, Any]:
+    """`obj` with the operations applied, leaving `obj` untouched. Only the dicts and lists on
+    the patched paths are copied; the rest is shared with the input (a deep copy of a whole pod
+    was most of /mutate's cost). Callers must treat the result as read-only."""
     root = dict(obj)
     copied: set[int] = {id(root)}
-    for tokens, value in adds:
+    for tokens, value, remove in ops:
         node: Any = root
         for token in tokens[:-1]:
-            child = node[token]
+            child = node[int(token)] if isinstance(node, list) else node[token]
             if id(child) not in copied:
                 child = dict(child) if isinstance(child, dict) else list(child)
-                node[token] = child
+                if isinstance(node, list):
+                    node[int(token)] = child
+                else:
+                    node[token] = child
                 copied.add(id(child))
             node = child
         last = tokens[-1]
-        if last == "-" and isinstance(node, list):
+        if remove:
+            if isinstance(node, dict):
+                node.pop(last, None)
+        elif last == "-" and isinstance(node, list):
             node.append(_json_copy(value))
         else:
             node[last] = _json_copy(value)

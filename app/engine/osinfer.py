@@ -1,16 +1,23 @@
 """Which OS a pod targets, and the evidence for it.
 
-Evidence is ranked: spec.os.name, then placement (nodeSelector, required node affinity,
-RuntimeClass scheduling), then HostProcess, then images, then hints (tolerations for the
-Windows taint, windowsOptions). The strongest evidence decides; disagreement between two
-pieces that both place the pod (anything but hints, and not image against image, which the
-mixed-images rule reports) is a conflict the os-conflict rule reports.
+Placement decides; hints only hint. Evidence, strongest first: `spec.os.name`; placement
+(nodeSelector, required node affinity, RuntimeClass scheduling); well-known OS-only images
+(by repository). Hints: HostProcess and other windowsOptions, tolerations of the Windows taint,
+drive-letter paths and Windows commands (`.exe`, PowerShell). A hint never decides: a pod with
+hints and no evidence is `unknown` (the hints-without-placement rule warns about it), because a
+pod is placed by its scheduling constraints, not by what it looks like.
+
+Semantics follow the API: label values are case-sensitive (`kubernetes.io/os: Windows` matches
+no node at all), nodeSelectorTerms are ORed, an empty term matches no node. Placement that
+matches no node is reported, not counted as evidence. Disagreement between two pieces of
+evidence (not image against image, which the mixed-images rule reports) is a conflict.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from app.engine.images import ImageClassifier
@@ -20,14 +27,20 @@ OS_LABELS = ("kubernetes.io/os", "beta.kubernetes.io/os")
 WINDOWS_BUILD_LABEL = "node.kubernetes.io/windows-build"
 # Platform labels that only Windows (or only Linux) nodes carry, e.g. AKS's os-sku.
 _SKU_LABEL = "kubernetes.azure.com/os-sku"
+_AFFINITY_PATH = "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution"
 
-# Evidence ranks: lower decides.
+# Evidence ranks: lower decides. Hints rank last and never decide.
 RANK_OS_NAME = 0
 RANK_PLACEMENT = 1
-RANK_HOST_PROCESS = 2
-RANK_IMAGE = 3
+RANK_IMAGE = 2
 RANK_HINT = 4
 _OSES = frozenset({"windows", "linux"})
+
+# C:\app, d:/data: a Windows path. \\.\pipe\... too (named pipes).
+_DRIVE_PATH = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\[.?]\\)")
+_WINDOWS_COMMAND = re.compile(
+    r"(?i)(?:^|[\\/\s\"'])(?:[\w.-]+\.exe|powershell|pwsh|cmd(?:\.exe)?)(?=$|[\s\"'])"
+)
 
 
 # Not frozen: built per object (why: app/engine/__init__.py).
@@ -44,15 +57,33 @@ class Evidence:
 
 # Not frozen: built per object (why: app/engine/__init__.py).
 @dataclass(slots=True)
+class NoNode:
+    """Placement that no node can satisfy."""
+
+    path: str
+    reason: str
+
+
+# Not frozen: built per object (why: app/engine/__init__.py).
+@dataclass(slots=True)
 class OSDecision:
     os: str  # windows | linux | unknown
-    evidence: tuple[Evidence, ...]
+    evidence: tuple[Evidence, ...]  # what can decide, strongest first
     conflicts: tuple[tuple[Evidence, Evidence], ...] = ()
     defaulted_from: str | None = None  # set when no evidence and a default applied
+    hints: tuple[Evidence, ...] = ()
+    no_node: tuple[NoNode, ...] = ()
+    # The Windows builds placement allows (node.kubernetes.io/windows-build); None: any.
+    windows_builds: frozenset[str] | None = None
 
     @property
     def deciding(self) -> Evidence | None:
         return self.evidence[0] if self.evidence else None
+
+    @property
+    def placement(self) -> tuple[Evidence, ...]:
+        """Evidence that steers the scheduler (nodeSelector, affinity, RuntimeClass)."""
+        return tuple(e for e in self.evidence if e.rank == RANK_PLACEMENT)
 
     def summary(self) -> str:
         if self.defaulted_from:
@@ -98,44 +129,44 @@ def runtime_class_index(objects: Iterable[Mapping[str, Any]]) -> dict[str, Runti
     return index
 
 
-# Selectors repeat across pods (kubernetes.io/os=windows, a build or two): their evidence is
-# built once per distinct (path, labels) and shared, read-only.
-_SELECTOR_CACHE: dict[tuple[str, str, Any, Any, Any, Any], tuple[Evidence, ...]] = {}
-_SELECTOR_CACHE_SIZE = 1024
+@dataclass(slots=True)
+class _Selected:
+    """What one label selector (nodeSelector or a RuntimeClass's) says."""
+
+    evidence: list[Evidence] = field(default_factory=list)
+    no_node: list[NoNode] = field(default_factory=list)
+    build: str | None = None
 
 
-def _selector_evidence(
-    selector: Mapping[str, Any], path: str, via: str
-) -> tuple[Evidence, ...]:
-    key = (
-        path,
-        via,
-        selector.get(OS_LABELS[0]),
-        selector.get(OS_LABELS[1]),
-        selector.get(WINDOWS_BUILD_LABEL),
-        selector.get(_SKU_LABEL),
-    )
-    try:
-        cached = _SELECTOR_CACHE.get(key)
-    except TypeError:  # an unhashable label value (a malformed object): not cached
-        return tuple(_selector_evidence_of(selector, path, via))
-    if cached is None:
-        cached = tuple(_selector_evidence_of(selector, path, via))
-        if len(_SELECTOR_CACHE) < _SELECTOR_CACHE_SIZE:
-            _SELECTOR_CACHE[key] = cached
-    return cached
+def _miscased(value: str) -> str | None:
+    """The OS a label value was meant to name when it differs only in case ("Windows")."""
+    lowered = value.strip().lower()
+    return lowered if lowered in _OSES and value != lowered else None
 
 
-def _selector_evidence_of(selector: Mapping[str, Any], path: str, via: str) -> list[Evidence]:
-    found: list[Evidence] = []
+def _selector(selector: Mapping[str, Any], path: str, via: str) -> _Selected:
+    found = _Selected()
     for label in OS_LABELS:
         value = selector.get(label)
-        if isinstance(value, str) and value in _OSES:
-            key_path = f'{path}["{label}"]'
-            found.append(Evidence(value, RANK_PLACEMENT, key_path, f"{via} {label}={value}"))
+        if not isinstance(value, str):
+            continue
+        key_path = f'{path}["{label}"]'
+        if value in _OSES:
+            found.evidence.append(
+                Evidence(value, RANK_PLACEMENT, key_path, f"{via} {label}={value}")
+            )
+        elif (meant := _miscased(value)) is not None:
+            found.no_node.append(
+                NoNode(
+                    key_path,
+                    f"{via} {label}={value} matches no node: label values are case-sensitive"
+                    f" and nodes are labelled {label}={meant}",
+                )
+            )
     build = selector.get(WINDOWS_BUILD_LABEL)
     if isinstance(build, str) and build:
-        found.append(
+        found.build = build
+        found.evidence.append(
             Evidence(
                 "windows",
                 RANK_PLACEMENT,
@@ -146,7 +177,7 @@ def _selector_evidence_of(selector: Mapping[str, Any], path: str, via: str) -> l
     sku = selector.get(_SKU_LABEL)
     if isinstance(sku, str) and sku:
         os_name = "windows" if sku.lower().startswith("windows") else "linux"
-        found.append(
+        found.evidence.append(
             Evidence(
                 os_name, RANK_PLACEMENT, f'{path}["{_SKU_LABEL}"]', f"{via} {_SKU_LABEL}={sku}"
             )
@@ -154,14 +185,24 @@ def _selector_evidence_of(selector: Mapping[str, Any], path: str, via: str) -> l
     return found
 
 
-def _term_oses(term: Any) -> set[str]:
-    """The OSes a node must have to match one nodeSelectorTerm (all OSes if unconstrained)."""
-    allowed = set(_OSES)
+@dataclass(slots=True)
+class _Term:
+    oses: set[str]  # the OSes a matching node may have; empty: no node matches
+    builds: set[str] | None  # the Windows builds it allows; None: any
+    miscased: list[str] = field(default_factory=list)
+
+
+def _term(term: Any) -> _Term:
+    """What one nodeSelectorTerm admits. An empty term matches no node (core/v1 NodeSelectorTerm:
+    "a null or empty node selector term matches no objects")."""
     if not isinstance(term, dict):
-        return allowed
+        return _Term(set(), None)
     expressions = term.get("matchExpressions")
-    if not isinstance(expressions, list):
-        return allowed
+    fields = term.get("matchFields")
+    expressions = expressions if isinstance(expressions, list) else []
+    if not expressions and not (isinstance(fields, list) and fields):
+        return _Term(set(), None)
+    result = _Term(set(_OSES), None)
     for expr in expressions:
         if not isinstance(expr, dict):
             continue
@@ -173,21 +214,25 @@ def _term_oses(term: Any) -> set[str]:
         )
         if key in OS_LABELS:
             if op == "In":
-                allowed &= {v for v in values if v in _OSES}
+                result.miscased.extend(v for v in values if _miscased(v))
+                result.oses &= {v for v in values if v in _OSES}
             elif op == "NotIn":
-                allowed -= set(values)
+                result.oses -= set(values)
             elif op == "DoesNotExist":
-                allowed = set()
+                result.oses = set()
         elif key == WINDOWS_BUILD_LABEL:
-            if op in ("In", "Exists"):
-                allowed &= {"windows"}
+            if op == "In":
+                result.oses &= {"windows"}
+                allowed = set(values)
+                result.builds = allowed if result.builds is None else result.builds & allowed
+            elif op == "Exists":
+                result.oses &= {"windows"}
             elif op == "DoesNotExist":
-                allowed &= {"linux"}
-    return allowed
+                result.oses &= {"linux"}
+    return result
 
 
-def _affinity_evidence(spec: Mapping[str, Any]) -> list[Evidence]:
-    path = "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution"
+def _affinity(spec: Mapping[str, Any]) -> tuple[list[Evidence], list[NoNode], set[str] | None]:
     affinity = spec.get("affinity")
     node_affinity = affinity.get("nodeAffinity") if isinstance(affinity, dict) else None
     required = (
@@ -197,31 +242,65 @@ def _affinity_evidence(spec: Mapping[str, Any]) -> list[Evidence]:
     )
     terms = required.get("nodeSelectorTerms") if isinstance(required, dict) else None
     if not isinstance(terms, list) or not terms:
-        return []
+        return [], [], None
     reachable: set[str] = set()
+    builds: set[str] | None = set()
+    miscased: list[str] = []
     for term in terms:  # terms are ORed
-        reachable |= _term_oses(term)
+        parsed = _term(term)
+        reachable |= parsed.oses
+        miscased.extend(parsed.miscased)
+        if parsed.oses:
+            if parsed.builds is None or builds is None:
+                builds = None
+            else:
+                builds |= parsed.builds
+    if not reachable:
+        why = (
+            f"required node affinity matches no node: label values are case-sensitive"
+            f" ({', '.join(sorted(set(miscased)))} is not a node's OS label)"
+            if miscased
+            else "required node affinity matches no node (every nodeSelectorTerm is empty or"
+            " excludes every OS)"
+        )
+        return [], [NoNode(_AFFINITY_PATH, why)], None
     if len(reachable) == 1:
         os_name = next(iter(reachable))
-        return [
-            Evidence(
-                os_name, RANK_PLACEMENT, path, f"required node affinity admits only {os_name} nodes"
-            )
-        ]
-    return []
+        evidence = Evidence(
+            os_name, RANK_PLACEMENT, _AFFINITY_PATH,
+            f"required node affinity admits only {os_name} nodes",
+        )
+        return [evidence], [], builds if os_name == "windows" else None
+    return [], [], None
 
 
-def _tolerates(tolerations: Any, taint_key: str, taint_value: str | None, effect: str) -> bool:
-    if not isinstance(tolerations, list):
+def tolerates(toleration: Any, key: str, value: str | None, effect: str) -> bool:
+    """Kubernetes' Toleration.ToleratesTaint: an empty effect matches every effect, an empty key
+    with operator Exists matches every taint."""
+    if not isinstance(toleration, Mapping):
         return False
-    for tol in tolerations:
-        if not isinstance(tol, dict) or tol.get("key") != taint_key:
-            continue  # a key-less Exists toleration tolerates everything: not a Windows hint
-        if tol.get("effect") not in (None, "", effect):
-            continue
-        if tol.get("operator") == "Exists" or tol.get("value") == taint_value:
-            return True
-    return False
+    wanted_effect = toleration.get("effect") or ""
+    if wanted_effect and wanted_effect != effect:
+        return False
+    tol_key = toleration.get("key") or ""
+    operator = toleration.get("operator") or "Equal"
+    if not tol_key:
+        return operator == "Exists"
+    if tol_key != key:
+        return False
+    if operator == "Exists":
+        return True
+    return operator == "Equal" and (toleration.get("value") or "") == (value or "")
+
+
+def tolerates_everything(tolerations: Any) -> bool:
+    return isinstance(tolerations, list) and any(
+        isinstance(t, Mapping)
+        and not t.get("key")
+        and t.get("operator") == "Exists"
+        and not t.get("effect")
+        for t in tolerations
+    )
 
 
 class OSInferrer:
@@ -235,53 +314,51 @@ class OSInferrer:
         self._images = images
         self._taints = tuple(windows_taints)
 
-    def evidence(
-        self, facts: PodFacts, runtime_classes: Mapping[str, RuntimeClassInfo]
-    ) -> list[Evidence]:
+    def infer(
+        self,
+        facts: PodFacts,
+        runtime_classes: Mapping[str, RuntimeClassInfo],
+        default_os: str = "unknown",
+        default_from: str = "config",
+    ) -> OSDecision:
         spec = facts.spec
         found: list[Evidence] = []
+        no_node: list[NoNode] = []
+        builds: set[str] | None = None
         os_name = facts.os_name
         if os_name in _OSES:
             found.append(Evidence(os_name, RANK_OS_NAME, "spec.os.name", f"spec.os.name={os_name}"))
         selector = spec.get("nodeSelector")
         if isinstance(selector, dict):
-            found.extend(_selector_evidence(selector, "spec.nodeSelector", "nodeSelector"))
-        found.extend(_affinity_evidence(spec))
+            selected = _selector(selector, "spec.nodeSelector", "nodeSelector")
+            found.extend(selected.evidence)
+            no_node.extend(selected.no_node)
+            if selected.build:
+                builds = {selected.build}
+        affinity_evidence, affinity_no_node, affinity_builds = _affinity(spec)
+        found.extend(affinity_evidence)
+        no_node.extend(affinity_no_node)
+        if affinity_builds is not None:
+            builds = affinity_builds if builds is None else builds & affinity_builds
         rc_name = spec.get("runtimeClassName")
         if isinstance(rc_name, str) and rc_name in runtime_classes:
             rc = runtime_classes[rc_name]
-            rc_found = _selector_evidence(
+            selected = _selector(
                 rc.node_selector, "spec.runtimeClassName", f"RuntimeClass {rc_name} nodeSelector"
             )
-            if not rc_found and ("wcow" in rc.handler or "runhcs" in rc.handler):
-                rc_found = (
+            if not selected.evidence and ("wcow" in rc.handler or "runhcs" in rc.handler):
+                selected.evidence.append(
                     Evidence(
                         "windows",
                         RANK_PLACEMENT,
                         "spec.runtimeClassName",
                         f"RuntimeClass {rc_name} handler {rc.handler}",
-                    ),
-                )
-            found.extend(rc_found)
-        if facts.pod_host_process:
-            found.append(
-                Evidence(
-                    "windows",
-                    RANK_HOST_PROCESS,
-                    "spec.securityContext.windowsOptions.hostProcess",
-                    "HostProcess pod",
-                )
-            )
-        for ref, host_process in zip(facts.containers, facts.container_host_process, strict=True):
-            if host_process and not facts.pod_host_process:
-                found.append(
-                    Evidence(
-                        "windows",
-                        RANK_HOST_PROCESS,
-                        f"{ref.path}.securityContext.windowsOptions.hostProcess",
-                        "HostProcess container",
                     )
                 )
+            found.extend(selected.evidence)
+            no_node.extend(selected.no_node)
+            if selected.build:
+                builds = {selected.build} if builds is None else builds & {selected.build}
         images = facts.images
         images.clear()
         for ref in facts.containers:
@@ -294,42 +371,16 @@ class OSInferrer:
                     found.append(
                         Evidence(image_os, RANK_IMAGE, image_path, f"{image_os}-only image {image}")
                     )
-        if facts.pod_windows_options and not facts.pod_host_process:
-            found.append(
-                Evidence(
-                    "windows",
-                    RANK_HINT,
-                    "spec.securityContext.windowsOptions",
-                    "windowsOptions set",
-                )
-            )
-        tolerations = spec.get("tolerations")
-        for key, value, effect in self._taints:
-            if _tolerates(tolerations, key, value, effect):
-                found.append(
-                    Evidence(
-                        "windows",
-                        RANK_HINT,
-                        "spec.tolerations",
-                        f"tolerates the Windows taint {key}={value or ''}:{effect}",
-                    )
-                )
-                break
         found.sort(key=lambda e: e.rank)
-        return found
-
-    def infer(
-        self,
-        facts: PodFacts,
-        runtime_classes: Mapping[str, RuntimeClassInfo],
-        default_os: str = "unknown",
-        default_from: str = "config",
-    ) -> OSDecision:
-        found = self.evidence(facts, runtime_classes)
+        hints = tuple(self._hints(facts))
+        windows_builds = frozenset(builds) if builds is not None else None
         if not found:
-            if default_os in _OSES:
-                return OSDecision(default_os, (), (), default_from)
-            return OSDecision("unknown", ())
+            hinted = {h.os for h in hints}
+            if default_os in _OSES and hinted <= {default_os}:
+                return OSDecision(
+                    default_os, (), (), default_from, hints, tuple(no_node), windows_builds
+                )
+            return OSDecision("unknown", (), (), None, hints, tuple(no_node), windows_builds)
         deciding = found[0]
         image_oses = {e.os for e in found if e.rank == RANK_IMAGE}
         # Images that disagree among themselves are the mixed-images rule's finding, not this one.
@@ -338,7 +389,87 @@ class OSInferrer:
             (deciding, other)
             for other in found[1:]
             if other.os != deciding.os
-            and other.rank != RANK_HINT
             and not (other.rank == RANK_IMAGE and (skip_images or deciding.rank == RANK_IMAGE))
         )
-        return OSDecision(deciding.os, tuple(found), conflicts)
+        return OSDecision(
+            deciding.os, tuple(found), conflicts, None, hints, tuple(no_node), windows_builds
+        )
+
+    def _hints(self, facts: PodFacts) -> Iterable[Evidence]:
+        if facts.pod_host_process:
+            yield Evidence(
+                "windows", RANK_HINT, "spec.securityContext.windowsOptions.hostProcess",
+                "HostProcess pod",
+            )
+        elif facts.pod_windows_options:
+            yield Evidence(
+                "windows", RANK_HINT, "spec.securityContext.windowsOptions", "windowsOptions set"
+            )
+        for ref, options, host_process in zip(
+            facts.containers, facts.container_windows_options, facts.container_host_process,
+            strict=True,
+        ):
+            if options.get("hostProcess") is True and not facts.pod_host_process:
+                yield Evidence(
+                    "windows", RANK_HINT, f"{ref.path}.securityContext.windowsOptions.hostProcess",
+                    "HostProcess container",
+                )
+            elif options and not host_process and not facts.pod_windows_options:
+                yield Evidence(
+                    "windows", RANK_HINT, f"{ref.path}.securityContext.windowsOptions",
+                    "windowsOptions set",
+                )
+        tolerations = facts.spec.get("tolerations")
+        if isinstance(tolerations, list):
+            for key, value, effect in self._taints:
+                if any(
+                    isinstance(t, Mapping) and t.get("key") and tolerates(t, key, value, effect)
+                    for t in tolerations
+                ):
+                    yield Evidence(
+                        "windows", RANK_HINT, "spec.tolerations",
+                        f"tolerates the Windows taint {key}={value or ''}:{effect}",
+                    )
+                    break
+        yield from _path_and_command_hints(facts)
+
+
+def _path_and_command_hints(facts: PodFacts) -> Iterable[Evidence]:
+    volumes = facts.spec.get("volumes")
+    if isinstance(volumes, list):
+        for index, volume in enumerate(volumes):
+            host_path = volume.get("hostPath") if isinstance(volume, dict) else None
+            path = host_path.get("path") if isinstance(host_path, dict) else None
+            if isinstance(path, str) and _DRIVE_PATH.match(path):
+                yield Evidence(
+                    "windows", RANK_HINT, f"spec.volumes[{index}].hostPath.path",
+                    f"Windows path {path}",
+                )
+                return  # one path hint is enough to say what the pod looks like
+    for ref in facts.containers:
+        container = ref.container
+        mounts = container.get("volumeMounts")
+        if isinstance(mounts, list):
+            for index, mount in enumerate(mounts):
+                path = mount.get("mountPath") if isinstance(mount, dict) else None
+                if isinstance(path, str) and _DRIVE_PATH.match(path):
+                    yield Evidence(
+                        "windows", RANK_HINT, f"{ref.path}.volumeMounts[{index}].mountPath",
+                        f"Windows path {path}",
+                    )
+                    return
+        working_dir = container.get("workingDir")
+        if isinstance(working_dir, str) and _DRIVE_PATH.match(working_dir):
+            yield Evidence(
+                "windows", RANK_HINT, f"{ref.path}.workingDir", f"Windows path {working_dir}"
+            )
+            return
+        for key in ("command", "args"):
+            words = container.get(key)
+            if isinstance(words, list) and words:
+                first = words[0]
+                if isinstance(first, str) and _WINDOWS_COMMAND.search(first):
+                    yield Evidence(
+                        "windows", RANK_HINT, f"{ref.path}.{key}[0]", f"Windows command {first}"
+                    )
+                    return

@@ -114,7 +114,8 @@ class RuleVersion(_Strict):
 class RuleSpec(_Strict):
     id: str
     title: str = Field(min_length=1)
-    os: Literal["windows", "linux", "any"]
+    # Which pods: those judged Windows or Linux, those with no OS (unknown), or all of them.
+    os: Literal["windows", "linux", "unknown", "any"]
     source: str = Field(pattern=r"^https://")
     notes: str | None = None
     fields: list[str] = Field(default_factory=list)

@@ -73,7 +73,7 @@ spec:
     kubernetes.io/os: windows
   containers:
     - name: app
-      image: mcr.microsoft.com/windows/servercore:ltsc2022
+      image: mcr.microsoft.com/windows/nanoserver:ltsc2022
       resources:
         requests:
           memory: 256Mi
@@ -92,7 +92,7 @@ spec:
     kubernetes.io/os: windows
   containers:
     - name: app
-      image: mcr.microsoft.com/windows/servercore:ltsc2022
+      image: mcr.microsoft.com/windows/nanoserver:ltsc2022
       securityContext:
         privileged: true
       resources:
@@ -113,7 +113,7 @@ spec:
     kubernetes.io/os: windows
   containers:
     - name: app
-      image: mcr.microsoft.com/windows/servercore:ltsc2022
+      image: mcr.microsoft.com/windows/nanoserver:ltsc2022
       resources:
         requests:
           memory: 256Mi

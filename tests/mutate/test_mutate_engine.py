@@ -352,11 +352,12 @@ def test_a_namespace_policy_passed_by_the_webhook_wins() -> None:
 
 
 def test_a_hint_alone_places_nothing() -> None:
-    # An agent tolerating the Windows taint may well run on both OSes.
+    # An agent tolerating the Windows taint may well run on both OSes: hints never decide, and
+    # the verdict says that the pod looks Windows-bound but nothing places it.
     before = pod(PAUSE, tolerations=[{"key": "os", "operator": "Exists"}])
     result = _mutate_checked(before)
-    assert result.patch == []
-    assert result.warnings[0].startswith("winpod injected nothing: only a hint of windows")
+    assert result.patch == [] and result.warnings == []
+    assert [f.rule for f in result.evaluation.findings] == ["windows-hints-without-placement"]
 
 
 @pytest.mark.parametrize(
@@ -483,7 +484,7 @@ def test_a_hint_that_agrees_with_the_namespace_default_is_placed() -> None:
     options = {"windowsOptions": {"runAsUserName": "ContainerUser"}}
     result = _mutate_checked(pod(PAUSE, securityContext=options), eng, namespace="win")
     assert result.mutated["spec"]["nodeSelector"] == {"kubernetes.io/os": "windows"}
-    assert "evidence: spec.securityContext.windowsOptions" in result.warnings[0]
+    assert "default windows from the namespace" in result.warnings[0]
 
 
 def test_a_hostprocess_pod_with_privileged_true_is_not_stamped_windows_so_it_still_runs() -> None:

@@ -18,13 +18,15 @@ WINDOWS_IMAGE = "mcr.microsoft.com/windows/servercore:ltsc2022"
 
 
 def minimal_windows_pod() -> Obj:
-    """A Windows pod no rule objects to."""
+    """A Windows pod no rule objects to (it names its user: Server Core runs as
+    ContainerAdministrator otherwise, which the audit rule notes)."""
     return {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": "web", "namespace": "apps"},
         "spec": {
             "nodeSelector": {"kubernetes.io/os": "windows"},
+            "securityContext": {"windowsOptions": {"runAsUserName": "ContainerUser"}},
             "containers": [
                 {
                     "name": "app",
@@ -71,6 +73,7 @@ class Case:
     kinds: tuple[str, ...] = ("initContainers", "containers", "ephemeralContainers")
     version: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)  # an engine with this config judges it
 
 
 def _set(path: str, value: Any) -> Callable[[Obj], None]:
@@ -322,6 +325,40 @@ FAIL: list[Case] = [
     Case("exemption-without-reason", "exemption without a reason", "pod",
          _set("metadata.annotations", {"winpod.io/exempt": "windows-subpath"}),
          ('metadata.annotations["winpod.io/exempt"]',)),
+    Case("windows-field-unavailable", "hostUsers before the field existed", "pod",
+         _set("spec.hostUsers", True), ("spec.hostUsers",), version="1.24"),
+    Case("windows-field-unavailable", "pod-level resources while the gate is off", "pod",
+         _set("spec.resources", {"limits": {"cpu": "1"}}), ("spec.resources",), version="1.33"),
+    Case("windows-hints-without-placement", "a Windows toleration and no placement", "pod",
+         _seq(lambda pod: pod["spec"].pop("nodeSelector"),
+              lambda pod: pod["spec"]["containers"][0].update(image="example.com/app:1"),
+              _set("spec.tolerations", [{"key": "os", "operator": "Equal", "value": "windows",
+                                         "effect": "NoSchedule"}])),
+         ("spec.securityContext.windowsOptions",)),
+    Case("windows-hints-without-placement", "a Windows image and no placement", "pod",
+         lambda pod: pod["spec"].pop("nodeSelector"), ("spec.containers[0].image",)),
+    Case("placement-matches-no-node", "kubernetes.io/os in the wrong case", "pod",
+         _set("spec.nodeSelector", {"kubernetes.io/os": "Windows"}),
+         ('spec.nodeSelector["kubernetes.io/os"]',)),
+    Case("linux-only-pod-tolerates-windows", "a hostPID agent that tolerates every taint", "pod",
+         _seq(lambda pod: pod["spec"].pop("nodeSelector"),
+              lambda pod: pod["spec"].pop("securityContext"),
+              lambda pod: pod["spec"]["containers"][0].update(image="example.com/agent:1"),
+              _set("spec.hostPID", True), _set("spec.tolerations", [{"operator": "Exists"}])),
+         ("spec.tolerations",)),
+    Case("windows-stop-signal", "SIGINT", "container",
+         _set("lifecycle", {"stopSignal": "SIGINT"}), ("lifecycle.stopSignal",), kinds=REGULAR,
+         version="1.36", config={"featureGates": {"ContainerStopSignals": True}}),
+    Case("windows-emptydir-mode", "emptyDir mode", "pod",
+         _add_volume({"name": "scratch", "emptyDir": {"mode": 0o1777}}),
+         ("spec.volumes[0].emptyDir.mode",),
+         version="1.37", config={"featureGates": {"EmptyDirVolumeMode": True}}),
+    Case("windows-bind-mount-options", "noexec", "container",
+         _mount({"bindMountOptions": ["noexec"]}), ("volumeMounts[0].bindMountOptions",),
+         version="1.37", config={"featureGates": {"VolumeBindMountOptions": True}}),
+    Case("windows-run-as-container-administrator", "a Server Core image and no user", "pod",
+         lambda pod: pod["spec"].pop("securityContext"),
+         ("spec.containers[0].securityContext.windowsOptions.runAsUserName",)),
 ]
 
 # Rules whose fail fixture also trips an audit-level companion by design.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from app.config import Config
 from app.engine.evaluate import Engine
 from app.engine.kubeversion import parse_version
 from tests.rules.cases import (
@@ -29,8 +30,16 @@ def engine() -> Engine:
     return Engine()
 
 
+_ENGINES: dict[str, Engine] = {}
+
+
 def _evaluate(engine: Engine, obj: dict, case: Case):  # type: ignore[no-untyped-def]
     version = parse_version(case.version) if case.version else None
+    if case.config:
+        key = repr(sorted(case.config.items()))
+        if key not in _ENGINES:
+            _ENGINES[key] = Engine(config=Config.model_validate(case.config))
+        engine = _ENGINES[key]
     return engine.evaluate(obj, version=version)
 
 
@@ -110,6 +119,7 @@ def test_a_linux_pod_with_every_windows_problem_is_not_checked_as_windows(engine
 def test_a_pod_without_os_evidence_is_unknown_and_not_checked_as_windows(engine: Engine) -> None:
     pod = minimal_windows_pod()
     del pod["spec"]["nodeSelector"]
+    del pod["spec"]["securityContext"]
     pod["spec"]["containers"][0]["image"] = "example.com/app:1"
     pod["spec"]["containers"][0]["securityContext"] = {"privileged": True}
     result = engine.evaluate(pod)

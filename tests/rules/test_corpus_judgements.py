@@ -67,8 +67,13 @@ def test_the_legacy_hyperv_example_is_fine_before_1_24_and_warned_after() -> Non
 
 def test_a_deployment_with_limits_only_gets_no_memory_warning() -> None:
     # deploy-resource sets limits without requests: the apiserver copies limits into requests.
+    # Nothing places it on Windows (only its image says Windows), and IIS runs as
+    # ContainerAdministrator: a warning and an audit note, no memory warning.
     verdict = _verdicts("website__content_en_examples_windows_deploy-resource.yaml")
-    assert verdict["iis"] == set()
+    assert verdict["iis"] == {
+        ("windows-hints-without-placement", "warn"),
+        ("windows-run-as-container-administrator", "audit"),
+    }
 
 
 def test_linux_examples_without_os_evidence_are_not_checked_as_windows() -> None:

@@ -60,7 +60,7 @@ def test_a_config_naming_an_unknown_rule_is_refused() -> None:
 def test_an_apiserver_rejected_field_is_denied_once_spec_os_name_is_windows() -> None:
     engine = Engine()
     pod = minimal_windows_pod()
-    pod["spec"]["securityContext"] = {"runAsUser": 1000}
+    pod["spec"]["securityContext"]["runAsUser"] = 1000
     assert _rules(engine.evaluate(pod)) == [("windows-run-as-user", "warn")]
     pod["spec"]["os"] = {"name": "windows"}
     assert _rules(engine.evaluate(pod)) == [("windows-run-as-user", "deny")]
@@ -93,7 +93,11 @@ def test_the_target_version_selects_each_rules_version() -> None:
     engine = Engine()
     pod = minimal_windows_pod()
     pod["spec"]["resources"] = {"limits": {"cpu": "2"}}
-    assert _rules(engine.evaluate(pod, version=parse_version("1.33"))) == []
+    # 1.31 does not know the field; 1.33 knows it but its gate (PodLevelResources) is off.
+    for version in ("1.31", "1.33"):
+        assert _rules(engine.evaluate(pod, version=parse_version(version))) == [
+            ("windows-field-unavailable", "warn")
+        ]
     assert _rules(engine.evaluate(pod, version=parse_version("1.34"))) == [
         ("windows-pod-level-resources", "deny")
     ]

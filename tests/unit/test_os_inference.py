@@ -39,14 +39,8 @@ def engine() -> Engine:
             "nodeSelectorTerms": [{"matchExpressions": [
                 {"key": "kubernetes.io/os", "operator": "NotIn", "values": ["windows"]}]}]}}}},
          "linux", "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution"),
-        ({"securityContext": {"windowsOptions": {"hostProcess": True}}, "hostNetwork": True},
-         "windows", "spec.securityContext.windowsOptions.hostProcess"),
         ({"containers": [{"name": "c", "image": "mcr.microsoft.com/windows/nanoserver:ltsc2022"}]},
          "windows", "spec.containers[0].image"),
-        ({"tolerations": [{"key": "os", "operator": "Equal", "value": "windows",
-                           "effect": "NoSchedule"}]}, "windows", "spec.tolerations"),
-        ({"securityContext": {"windowsOptions": {"runAsUserName": "ContainerUser"}}}, "windows",
-         "spec.securityContext.windowsOptions"),
     ],
 )
 def test_each_kind_of_evidence_decides_the_os_with_its_path(
@@ -132,10 +126,14 @@ def test_configured_extra_windows_images_are_evidence() -> None:
     assert engine.infer_os(pod).os == "windows"
 
 
-def test_a_configured_platform_taint_toleration_is_evidence() -> None:
+def test_a_configured_platform_taint_toleration_is_a_hint() -> None:
     engine = Engine(config=Config.model_validate(
         {"windowsTaints": [{"key": "node.kubernetes.io/os", "value": "windows", "effect": "NoSchedule"}]}
     ))
     pod = _pod({"tolerations": [{"key": "node.kubernetes.io/os", "operator": "Equal",
                                  "value": "windows", "effect": "NoSchedule"}]})
-    assert engine.infer_os(pod).os == "windows"
+    decision = engine.infer_os(pod)
+    assert decision.os == "unknown"
+    assert [h.reason for h in decision.hints] == [
+        "tolerates the Windows taint node.kubernetes.io/os=windows:NoSchedule"
+    ]

@@ -98,7 +98,8 @@ def test_an_audit_finding_becomes_an_audit_annotation_not_a_warning(
         "cpu",
         {
             "name": "app",
-            "image": windows_pod()["spec"]["containers"][0]["image"],
+            # Nano Server runs as ContainerUser: no audit note about the user.
+            "image": "mcr.microsoft.com/windows/nanoserver:ltsc2022",
             "resources": resources,
         },
     )
