@@ -17,9 +17,9 @@ from tests.kube.controlplane import (
     ControlPlane,
     find_apiservers,
     find_etcd,
-    find_kubectl,
     parse_warning_headers,
 )
+from tests.kube.hooks import kubectl_warnings, needs_kubectl
 
 NANOSERVER = "mcr.microsoft.com/windows/nanoserver:ltsc2022"
 ON_WINDOWS = {"kubernetes.io/os": "windows"}
@@ -37,20 +37,6 @@ def windows_pod(name: str, container: dict[str, Any] | None = None, **spec: Any)
             **spec,
         },
     }
-
-
-def needs_kubectl() -> None:
-    found = find_kubectl()
-    if isinstance(found, str):
-        pytest.skip(found)
-
-
-def kubectl_warnings(stderr: str) -> list[str]:
-    return [
-        line.removeprefix("Warning: ")
-        for line in stderr.splitlines()
-        if line.startswith("Warning: ")
-    ]
 
 
 # --- without an apiserver ------------------------------------------------------------------

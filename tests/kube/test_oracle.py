@@ -1,0 +1,52 @@
+"""The oracle matrix through real apiservers: for every field the catalog knows, set and set to
+empty, at pod level and in each kind of container, on pods stamped windows, stamped linux, or
+placed by nodeSelector only, winpod's verdict at a version agrees with that version's
+apiserver (the agreement rules are in tests/kube/oracle.py). `python -m tests.kube.oracle`
+prints the counts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pytest
+
+from tests.kube.controlplane import ApiServer
+from tests.kube.fixtures import VERSIONS
+from tests.kube.oracle import CONTAINER_FIELDS, POD_FIELDS, Case, Oracle, cases, catalog_fields
+
+CASES = list(cases())
+_oracles: dict[str, Oracle] = {}
+
+
+def _oracle(server: ApiServer) -> Oracle:
+    if server.minor not in _oracles:
+        oracle = Oracle(server)
+        oracle.prepare()
+        _oracles[server.minor] = oracle
+    return _oracles[server.minor]
+
+
+def test_the_matrix_covers_every_field_the_catalog_knows() -> None:
+    covered = {field for field, _, _ in POD_FIELDS} | {field for field, _, _ in CONTAINER_FIELDS}
+    assert catalog_fields() - covered == set()
+
+
+def test_the_matrix_has_each_field_in_every_scope_and_variant_it_can_take() -> None:
+    scopes = {(case.scope, case.variant) for case in CASES}
+    assert len(scopes) == 4 * 3
+    assert len(CASES) > 500
+
+
+@pytest.mark.kube
+@pytest.mark.parametrize("minor", VERSIONS, ids=[f"k8s-{v}" for v in VERSIONS])
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_winpod_agrees_with_the_apiserver(
+    apiservers: Mapping[str, ApiServer], minor: str, case: Case
+) -> None:
+    if minor not in apiservers:
+        pytest.skip(f"no kube-apiserver {minor}")
+    outcome = _oracle(apiservers[minor]).judge(case)
+    problem = outcome.disagreement()
+    assert problem is None, f"{case.id} at {minor}: {problem}\nwinpod: " + "\n".join(
+        f.line() for f in outcome.winpod.findings
+    )
