@@ -10,9 +10,19 @@ from collections.abc import Mapping
 
 import pytest
 
+from app.config import Config
+from app.engine.evaluate import Engine
 from tests.kube.controlplane import ApiServer
 from tests.kube.fixtures import VERSIONS
-from tests.kube.oracle import CONTAINER_FIELDS, POD_FIELDS, Case, Oracle, cases, catalog_fields
+from tests.kube.oracle import (
+    CONTAINER_FIELDS,
+    POD_FIELDS,
+    RUNTIME_CLASS,
+    Case,
+    Oracle,
+    cases,
+    catalog_fields,
+)
 
 CASES = list(cases())
 _oracles: dict[str, Oracle] = {}
@@ -50,3 +60,36 @@ def test_winpod_agrees_with_the_apiserver(
     assert problem is None, f"{case.id} at {minor}: {problem}\nwinpod: " + "\n".join(
         f.line() for f in outcome.winpod.findings
     )
+
+
+STAMPED = [case for case in CASES if case.variant == "os-windows"]
+
+
+@pytest.mark.kube
+@pytest.mark.parametrize("minor", VERSIONS, ids=[f"k8s-{v}" for v in VERSIONS])
+@pytest.mark.parametrize("case", STAMPED, ids=[case.id for case in STAMPED])
+def test_the_apiserver_profile_judges_an_unstamped_pod_as_the_apiserver_judges_it_stamped(
+    apiservers: Mapping[str, ApiServer], minor: str, case: Case
+) -> None:
+    if minor not in apiservers:
+        pytest.skip(f"no kube-apiserver {minor}")
+    oracle = _oracle(apiservers[minor])
+    outcome = oracle.judge(case)
+    unstamped = case.pod()
+    del unstamped["spec"]["os"]
+    strict = _strict_engine().evaluate(unstamped, version=oracle.version, namespace="oracle")
+    if outcome.apiserver == "rejected":
+        assert strict.denied, f"{case.id}: {outcome.detail}"
+    else:
+        assert not [f for f in strict.findings if f.blocks and f.apiserver_rejects], case.id
+
+
+_strict: list[Engine] = []
+
+
+def _strict_engine() -> Engine:
+    if not _strict:
+        _strict.append(
+            Engine(config=Config(profile="apiserver", runtimeClasses=[RUNTIME_CLASS]))
+        )
+    return _strict[0]
