@@ -24,6 +24,10 @@ from app.engine.images import ImageClassifier
 from app.engine.podfacts import PodFacts
 
 OS_LABELS = ("kubernetes.io/os", "beta.kubernetes.io/os")
+ARCH_LABELS = ("kubernetes.io/arch", "beta.kubernetes.io/arch")
+# Kubernetes builds Windows nodes for amd64 only (hack/lib/golang.sh
+# KUBE_SUPPORTED_NODE_PLATFORMS), so a pod placed on another architecture is placed on Linux.
+_WINDOWS_ARCHES = frozenset({"amd64"})
 WINDOWS_BUILD_LABEL = "node.kubernetes.io/windows-build"
 # Platform labels that only Windows (or only Linux) nodes carry, e.g. AKS's os-sku.
 _SKU_LABEL = "kubernetes.azure.com/os-sku"
@@ -163,6 +167,16 @@ def _selector(selector: Mapping[str, Any], path: str, via: str) -> _Selected:
                     f" and nodes are labelled {label}={meant}",
                 )
             )
+    for label in ARCH_LABELS:
+        arch = selector.get(label)
+        if isinstance(arch, str) and arch and arch not in _WINDOWS_ARCHES:
+            found.evidence.append(
+                Evidence(
+                    "linux", RANK_PLACEMENT, f'{path}["{label}"]',
+                    f"{via} {label}={arch} (Windows nodes are amd64 only)",
+                )
+            )
+            break
     build = selector.get(WINDOWS_BUILD_LABEL)
     if isinstance(build, str) and build:
         found.build = build
@@ -220,6 +234,8 @@ def _term(term: Any) -> _Term:
                 result.oses -= set(values)
             elif op == "DoesNotExist":
                 result.oses = set()
+        elif key in ARCH_LABELS and op == "In" and values and not set(values) & _WINDOWS_ARCHES:
+            result.oses &= {"linux"}
         elif key == WINDOWS_BUILD_LABEL:
             if op == "In":
                 result.oses &= {"windows"}

@@ -160,3 +160,19 @@ def test_a_namespace_default_that_the_hints_agree_with_decides() -> None:
 def test_a_default_that_the_hints_contradict_does_not_decide() -> None:
     engine = Engine(config=Config(defaultOS="linux"))
     assert engine.infer_os(_pod({"tolerations": [WINDOWS_TOLERATION]})).os == "unknown"
+
+
+@pytest.mark.parametrize("arch", ["arm64", "arm", "s390x", "ppc64le"])
+def test_a_non_amd64_architecture_places_the_pod_on_linux(engine: Engine, arch: str) -> None:
+    # Kubernetes builds Windows nodes for amd64 only: the corpus's kube-flannel arm64 DaemonSet
+    # tolerates every taint yet never reaches a Windows node.
+    decision = engine.infer_os(_pod({"nodeSelector": {"beta.kubernetes.io/arch": arch}}))
+    assert decision.os == "linux" and decision.placement
+    affinity = {"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": [
+            {"key": "kubernetes.io/arch", "operator": "In", "values": [arch]}]}]}}}}
+    assert engine.infer_os(_pod(affinity)).os == "linux"
+
+
+def test_amd64_says_nothing_about_the_os(engine: Engine) -> None:
+    assert engine.infer_os(_pod({"nodeSelector": {"kubernetes.io/arch": "amd64"}})).os == "unknown"
