@@ -56,12 +56,45 @@ def run(args: argparse.Namespace) -> int:
         how = f"function {entry.function}" if entry.function else "field check"
         line = f"  since {entry.since}: {entry.action} ({how})"
         if entry.apiserverRejects:
-            line += "; the apiserver itself rejects it for pods with spec.os.name: windows"
+            line += "; covers fields the apiserver rejects (see below)"
         out.append(line)
         out.append(wrap(f"message: {entry.message}", "    "))
         out.append(wrap(f"fix: {entry.fix}", "    "))
+    facts = _apiserver_facts(spec.id)
+    if facts:
+        out += ["", "what the apiserver does (app/engine/apifields.py):"]
+        out += [f"  {line}" for line in facts]
     if spec.notes:
         out += ["", "notes:", wrap(spec.notes)]
     out += ["", f"source: {spec.source}", f"rule file: {catalog.files[spec.id]}"]
     print("\n".join(out))
     return 0
+
+
+def _apiserver_facts(rule_id: str) -> list[str]:
+    from app.engine import apifields
+
+    lines: list[str] = []
+    for entry in (*apifields.FIELDS, *apifields.LINUX_FORBIDDEN):
+        if entry.rule != rule_id:
+            continue
+        path = ("<container>." if entry.container else "") + entry.path
+        if entry.key_filter:
+            path += f" (keys {entry.key_filter})"
+        said: list[str] = []
+        if entry.added is not None:
+            said.append(f"added in {entry.added}")
+        if entry.gate is not None:
+            on = (
+                f"on by default from {entry.gate.default_on}"
+                if entry.gate.default_on
+                else "off by default"
+            )
+            said.append(f"gate {entry.gate.name} ({on}; dropped while off)")
+        if entry.windows is not None:
+            os_name = "linux" if entry in apifields.LINUX_FORBIDDEN else "windows"
+            how = {"present": "in any value", "true": "when true", "nonEmpty": "when non-empty"}
+            until = f" until {entry.windows_until}" if entry.windows_until else ""
+            said.append(f"rejected {how[entry.windows]} on a pod with spec.os.name {os_name}{until}")
+        lines.append(f"{path}: {'; '.join(said)}")
+    return lines
