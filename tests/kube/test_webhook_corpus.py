@@ -21,7 +21,6 @@ from app.engine.mutate import mutate_object
 from app.engine.visit import CHECKED_KINDS
 from app.manifests import read_inputs
 from tests.conftest import StartWebhook
-from tests.kube.controlplane import ApiServer
 from tests.kube.fixtures import VERSIONS
 from tests.kube.hooks import Hooked, hook, kubectl_warnings, needs_kubectl
 
