@@ -1,7 +1,8 @@
 # winpod webhook image. Build from the repository root:
 #   docker build -t REGISTRY/winpod:0.1.0 .
-# Two stages: the first installs winpod and its dependencies into a virtualenv (binary wheels,
-# no compiler); the second copies just that virtualenv and the rule catalog.
+# Two stages: the first builds winpod's wheel (the rule catalog inside it, as package data) and
+# installs it with its dependencies into a virtualenv (binary wheels, no compiler); the second
+# copies just that virtualenv.
 
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 \
@@ -9,15 +10,14 @@ ENV PIP_NO_CACHE_DIR=1 \
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY app ./app
+COPY policies ./policies
 # Byte-code is compiled here because the root filesystem is read-only at run time; pip itself
 # is removed (nothing installs at run time).
 RUN python -m venv /opt/winpod \
-    && /opt/winpod/bin/pip install --no-cache-dir --prefer-binary . \
+    && /opt/winpod/bin/pip wheel --no-cache-dir --no-deps --wheel-dir /tmp/dist . \
+    && /opt/winpod/bin/pip install --no-cache-dir --prefer-binary /tmp/dist/winpod-*.whl \
     && /opt/winpod/bin/pip uninstall --yes pip \
     && /opt/winpod/bin/python -m compileall -q /opt/winpod/lib
-# The engine looks for policies/ beside the app package (app.engine.rules.default_policies_dir);
-# the path names python3.11, the version of the base image above.
-COPY policies /opt/winpod/lib/python3.11/site-packages/app/policies
 
 FROM python:3.11-slim
 LABEL org.opencontainers.image.title="winpod" \

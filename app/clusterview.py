@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
-from app.config import Config, NamespacePolicy
-from app.engine.kubeversion import KubeVersion
-from app.engine.osinfer import RuntimeClassInfo, runtime_class_index
+from .config import Config, NamespacePolicy
+from .engine.kubeversion import KubeVersion
+from .engine.osinfer import RuntimeClassInfo, runtime_class_index
 
 
 class ClusterView(Protocol):

@@ -19,7 +19,7 @@ from pydantic import (
     field_validator,
 )
 
-from app.engine.kubeversion import parse_version
+from .engine.kubeversion import parse_version
 
 
 class Action(StrEnum):

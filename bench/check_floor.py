@@ -39,7 +39,7 @@ for dirpath, _, names in os.walk(sys.argv[1]):
 HEAVY = ("fastapi", "starlette", "uvicorn", "prometheus_client", "kubernetes")
 _IMPORTS = """
 import sys
-from app.cli import main
+from winpod.cli import main
 main(["check", "--format", "json", "-o", sys.argv[2], sys.argv[1]])
 print(",".join(m for m in sys.argv[3].split(",") if m in sys.modules))
 """
@@ -82,7 +82,7 @@ def imported_heavy(directory: Path, tree: Path = REPO) -> list[str]:
 
 
 def measure(files: int = 1000, repeats: int = 3, tree: Path = REPO) -> dict[str, Any]:
-    """`tree`: the checkout whose `winpod check` runs (python -m app.cli from there)."""
+    """`tree`: the checkout whose `winpod check` runs (python -m app.cli from there: its own source, whatever is installed)."""
     with tempfile.TemporaryDirectory(prefix="winpod-bench-") as tmp:
         directory = Path(tmp) / "manifests"
         directory.mkdir()

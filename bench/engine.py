@@ -16,7 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.engine.evaluate import Engine
+from winpod.engine.evaluate import Engine
+
 from bench.mix import mix
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 _HARNESS = r"""
+# A tree is measured by its own source: `app` from the tree, whatever winpod is installed.
 import os, sys
 what, rounds, tree = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 sys.path.insert(0, tree)

@@ -109,7 +109,7 @@ def machine() -> dict[str, Any]:
             versions[module] = str(__import__(module).__version__)
         except (ImportError, AttributeError):
             versions[module] = "missing"
-    from app import __version__
+    from winpod import __version__
 
     versions["winpod"] = __version__
     for tool in ("wrk", "hey"):
@@ -223,7 +223,7 @@ def server(name: str, workdir: Path) -> Iterator[Server]:
     common = ["--cert-file", str(certs / "tls.crt"), "--key-file", str(certs / "tls.key"),
               "--port", str(port)]
     if name == "echo":
-        from app.config import load_config
+        from winpod.config import load_config
 
         keep_alive = load_config(None).webhook.keepAliveSeconds  # what `winpod serve` uses
         argv = [sys.executable, str(REPO / "bench" / "echo_app.py"), *common,
@@ -273,7 +273,7 @@ def request(running: Server, method: str, path: str, body: bytes | None = None) 
 
 
 def write_certs(directory: Path) -> None:
-    from app.certs import make_ca, make_serving_cert
+    from winpod.certs import make_ca, make_serving_cert
 
     directory.mkdir(parents=True, exist_ok=True)
     ca = make_ca()
@@ -547,7 +547,7 @@ def _check_section(c: dict[str, Any] | None) -> list[str]:
         "",
         f"{c['files']:,} generated manifest files ({c['bytes'] / 1024:,.0f} KiB, bench/mix.py "
         f"objects, one per file). Whole processes, best of {c['repeats']}: "
-        "`python -m app.cli check DIR` against a process that reads the same files and loads "
+        "`python -m winpod.cli check DIR` against a process that reads the same files and loads "
         "them with PyYAML's C loader. CPU time = user + system of the child.",
         "",
         "| figure | winpod check | floor | ratio | target |",

@@ -1,6 +1,6 @@
 """Shared fixtures: a real `winpod serve` over TLS on loopback, with certificates made here.
 
-`webhook_server` is a factory: `webhook_server(config)` starts `python -m app.cli serve` in a
+`webhook_server` is a factory: `webhook_server(config)` starts `python -m winpod.cli serve` in a
 subprocess with a fresh CA and serving certificate, waits until /readyz answers, and returns a
 RunningWebhook (URL, CA file, keep-alive clients, the server's JSON log). Servers still running
 at the end of the session are stopped. Tests that kill or reconfigure a server start their own;
@@ -24,9 +24,9 @@ from typing import Any
 import orjson
 import pytest
 import yaml
+from winpod.certs import KeyPair, make_ca, make_serving_cert
+from winpod.config import Config
 
-from app.certs import KeyPair, make_ca, make_serving_cert
-from app.config import Config
 from tests.kube.fixtures import (  # noqa: F401 (fixtures: pytest finds them here by name)
     apiserver,
     apiservers,
@@ -171,7 +171,7 @@ def _serve(
     config_file.write_text(yaml.safe_dump(dict(config or {})))
     log_file = directory / "server.log"
     command = [
-        sys.executable, "-m", "app.cli", "serve",
+        sys.executable, "-m", "winpod.cli", "serve",
         "--config", str(config_file),
         "--cert-file", str(cert_file),
         "--key-file", str(key_file),

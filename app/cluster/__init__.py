@@ -3,10 +3,10 @@ CLI, and the audit of what already runs. Imports the `kubernetes` client lazily.
 
 from __future__ import annotations
 
-from app.cluster.backoff import Backoff
-from app.cluster.client import ClusterError, make_api_client
-from app.cluster.view import ClusterCacheView, ClusterSnapshotView
-from app.config import Config
+from ..config import Config
+from .backoff import Backoff
+from .client import ClusterError, make_api_client
+from .view import ClusterCacheView, ClusterSnapshotView
 
 
 def start_cluster_view(

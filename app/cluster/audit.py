@@ -23,12 +23,12 @@ from typing import IO, Any
 
 import orjson
 
-from app.cluster.client import ClusterError, describe_error, list_pages
-from app.cluster.policyreport import ObjectRef, error_result, evaluation_results, timestamp
-from app.clusterview import ClusterView
-from app.config import Action
-from app.engine.evaluate import Engine
-from app.engine.findings import Evaluation
+from ..clusterview import ClusterView
+from ..config import Action
+from ..engine.evaluate import Engine
+from ..engine.findings import Evaluation
+from .client import ClusterError, describe_error, list_pages
+from .policyreport import ObjectRef, error_result, evaluation_results, timestamp
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +165,7 @@ def engine_evaluator(engine: Engine, view: ClusterView, *, mutate: bool = False)
     mutate_object: Callable[..., Any] | None = None
     if mutate:
         try:
-            from app.engine.mutate import mutate_object as found
+            from ..engine.mutate import mutate_object as found
         except ImportError as exc:
             raise ClusterError(f"--mutate: the mutation engine is not available ({exc})") from exc
         mutate_object = found

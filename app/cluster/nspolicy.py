@@ -13,8 +13,8 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from app.cluster.log import log
-from app.config import Config, NamespacePolicy
+from ..config import Config, NamespacePolicy
+from .log import log
 
 DEFAULT_OS_LABEL = "winpod.io/default-os"
 MAX_ACTION_LABEL = "winpod.io/max-action"

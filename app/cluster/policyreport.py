@@ -19,8 +19,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from app.config import Action
-from app.engine.findings import Evaluation, Finding
+from ..config import Action
+from ..engine.findings import Evaluation, Finding
 
 API_VERSION = "wgpolicyk8s.io/v1alpha2"
 POLICY = "winpod"

@@ -24,9 +24,9 @@ from typing import Any, Generic, TypeVar
 
 import orjson
 
-from app.cluster.backoff import Backoff
-from app.cluster.client import call_raw, describe_error, list_pages
-from app.cluster.log import log
+from .backoff import Backoff
+from .client import call_raw, describe_error, list_pages
+from .log import log
 
 V = TypeVar("V")
 

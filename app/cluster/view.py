@@ -15,14 +15,14 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from app.cluster.backoff import Backoff
-from app.cluster.client import ClusterError, describe_error, get_json, list_pages
-from app.cluster.log import log
-from app.cluster.nspolicy import namespace_labels, namespace_policy
-from app.cluster.reflector import Reflector
-from app.config import Config, NamespacePolicy
-from app.engine.kubeversion import KubeVersion, parse_version
-from app.engine.osinfer import RuntimeClassInfo, runtime_class_index
+from ..config import Config, NamespacePolicy
+from ..engine.kubeversion import KubeVersion, parse_version
+from ..engine.osinfer import RuntimeClassInfo, runtime_class_index
+from .backoff import Backoff
+from .client import ClusterError, describe_error, get_json, list_pages
+from .log import log
+from .nspolicy import namespace_labels, namespace_policy
+from .reflector import Reflector
 
 RUNTIME_CLASSES_PATH = "/apis/node.k8s.io/v1/runtimeclasses"
 NAMESPACES_PATH = "/api/v1/namespaces"

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
-    from app.cluster.audit import Audited, AuditSummary, ResultSpool
-    from app.engine.evaluate import Engine
+    from ..cluster.audit import Audited, AuditSummary, ResultSpool
+    from ..engine.evaluate import Engine
 
 HELP = (
     "audit the Pods and workloads already in a cluster (paged lists, bounded memory); "
@@ -68,11 +68,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.cluster.audit import AuditSummary, ResultSpool, audit, engine_evaluator, list_objects
-    from app.cluster.client import ClusterError, make_api_client
-    from app.cluster.view import ClusterSnapshotView
-    from app.config import ConfigError, load_config
-    from app.engine.evaluate import Engine
+    from ..cluster.audit import AuditSummary, ResultSpool, audit, engine_evaluator, list_objects
+    from ..cluster.client import ClusterError, make_api_client
+    from ..cluster.view import ClusterSnapshotView
+    from ..config import ConfigError, load_config
+    from ..engine.evaluate import Engine
 
     if args.page_size < 1:
         print("winpod audit: --page-size must be at least 1", file=sys.stderr)
@@ -166,7 +166,7 @@ def _verdict(item: Audited) -> str:
 
 
 def _action(name: str) -> Any:
-    from app.config import Action
+    from ..config import Action
 
     return Action(name)
 
@@ -302,7 +302,7 @@ def _policy_reports(spool: ResultSpool, out: TextIO) -> None:
     findings never has to be held as one object just to be printed."""
     import yaml
 
-    from app.cluster.policyreport import report_header
+    from ..cluster.policyreport import report_header
 
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
     for namespace in spool.namespaces():
@@ -318,8 +318,8 @@ def _apply(client: Any, spool: ResultSpool, log: TextIO) -> None:
     import orjson
     from kubernetes.client import ApiException, CustomObjectsApi
 
-    from app.cluster.client import ClusterError, describe_error
-    from app.cluster.policyreport import API_VERSION, REPORT_NAME, policy_report
+    from ..cluster.client import ClusterError, describe_error
+    from ..cluster.policyreport import API_VERSION, REPORT_NAME, policy_report
 
     group, version = API_VERSION.split("/")
     api = CustomObjectsApi(client)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from cryptography import x509
 
-    from app.certs import KeyPair
+    from ..certs import KeyPair
 
 HELP = "create or renew the webhook's CA and serving certificate"
 
@@ -87,7 +87,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.certs import CertError
+    from ..certs import CertError
 
     try:
         return _run(args)
@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from app import certs
+    from .. import certs
 
     if args.days < 1 or args.ca_days < 1:
         return _usage("--days and --ca-days must be at least 1")
@@ -188,7 +188,7 @@ def _run(args: argparse.Namespace) -> int:
 def _renewal_reason(
     paths: dict[str, Path], ca: KeyPair, names: list[str], within: float
 ) -> str | None:
-    from app import certs
+    from .. import certs
 
     if not paths[TLS_CERT].exists() or not paths[TLS_KEY].exists():
         return "there is no serving certificate and key yet"
@@ -270,7 +270,7 @@ def patch_webhook_documents(documents: list[Any], bundle: str, service: str, nam
 def patch_webhook_files(path: Path, bundle: str, service: str, namespace: str) -> int:
     import yaml
 
-    from app.certs import CertError
+    from ..certs import CertError
 
     try:
         documents = list(

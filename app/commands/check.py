@@ -14,13 +14,13 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from app.clusterview import ClusterView
-    from app.engine.evaluate import Engine
-    from app.engine.findings import Evaluation
-    from app.engine.kubeversion import KubeVersion
-    from app.engine.osinfer import OSDecision, RuntimeClassInfo
-    from app.manifests import Inputs, Manifest
-    from app.reports.model import Report
+    from ..clusterview import ClusterView
+    from ..engine.evaluate import Engine
+    from ..engine.findings import Evaluation
+    from ..engine.kubeversion import KubeVersion
+    from ..engine.osinfer import OSDecision, RuntimeClassInfo
+    from ..manifests import Inputs, Manifest
+    from ..reports.model import Report
 
 HELP = "check manifests against the Windows rules (files, directories, or - for stdin)"
 
@@ -110,12 +110,12 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from app.config import ConfigError, load_config
-    from app.engine.evaluate import Engine
-    from app.engine.kubeversion import parse_version
-    from app.engine.rules import RuleError, load_catalog
-    from app.manifests import read_inputs
-    from app.reports import render
+    from ..config import ConfigError, load_config
+    from ..engine.evaluate import Engine
+    from ..engine.kubeversion import parse_version
+    from ..engine.rules import RuleError, load_catalog
+    from ..manifests import read_inputs
+    from ..reports import render
 
     try:
         config = load_config(args.config)
@@ -151,7 +151,7 @@ def _run(args: argparse.Namespace) -> int:
 
     mutate = None
     if args.mutate:
-        from app.engine.mutate import mutate_object
+        from ..engine.mutate import mutate_object
 
         mutate = mutate_object
 
@@ -174,7 +174,7 @@ def _run(args: argparse.Namespace) -> int:
         except OSError as exc:
             return _error(f"{args.output}: cannot write the report: {exc.strerror}")
         if args.format != "text":
-            from app.reports.as_text import summary_line
+            from ..reports.as_text import summary_line
 
             print(summary_line(report), file=sys.stderr)
     else:
@@ -185,7 +185,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _cluster_view(engine: Engine, kubeconfig: str | None, context: str | None) -> ClusterView | str:
     try:
-        from app.cluster import ClusterError, cluster_view_from_kubeconfig
+        from ..cluster import ClusterError, cluster_view_from_kubeconfig
     except ImportError as exc:  # e.g. the kubernetes client is not installed
         return f"--cluster is not available: {exc}"
     try:
@@ -200,7 +200,7 @@ def _runtime_classes(
 ) -> Mapping[str, RuntimeClassInfo]:
     """The config's RuntimeClasses, under the cluster's, under the ones in the input: what the
     input ships is what will run, so it wins."""
-    from app.engine.osinfer import runtime_class_index
+    from ..engine.osinfer import runtime_class_index
 
     merged: dict[str, RuntimeClassInfo] = dict(engine.runtime_classes)
     if view is not None:
@@ -218,10 +218,10 @@ def build_report(
     mutate: Any,
     fail_on: str,
 ) -> Report:
-    from app import __version__
-    from app.engine.rules import select_version
-    from app.manifests import line_of
-    from app.reports.model import (
+    from .. import __version__
+    from ..engine.rules import select_version
+    from ..manifests import line_of
+    from ..reports.model import (
         ErrorRecord,
         FindingRecord,
         ObjectRecord,
@@ -369,7 +369,7 @@ def _evidence(decision: OSDecision | None) -> str:
 
 def _evidence_path(decision: OSDecision | None, obj: dict[str, Any]) -> str | None:
     """Where the deciding evidence is, rooted at the object like the findings' paths."""
-    from app.engine.visit import pod_template_of
+    from ..engine.visit import pod_template_of
 
     deciding = decision.deciding if decision is not None else None
     if deciding is None:
@@ -387,8 +387,8 @@ def _evaluate(
     mutate: Any,
     errors: list[Any],
 ) -> Evaluation | None:
-    from app.engine.visit import ShapeError
-    from app.reports.model import ErrorRecord
+    from ..engine.visit import ShapeError
+    from ..reports.model import ErrorRecord
 
     obj = manifest.obj
     namespace_policy = None

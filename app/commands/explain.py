@@ -30,7 +30,7 @@ def suggestions(wanted: str, known: list[str]) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from app.engine.rules import RuleError, load_catalog
+    from ..engine.rules import RuleError, load_catalog
 
     try:
         catalog = load_catalog([Path(d) for d in args.policies] if args.policies else None)
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _apiserver_facts(rule_id: str) -> list[str]:
-    from app.engine import apifields
+    from ..engine import apifields
 
     lines: list[str] = []
     for entry in (*apifields.FIELDS, *apifields.LINUX_FORBIDDEN):

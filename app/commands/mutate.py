@@ -62,7 +62,7 @@ class _Preview:
 def preview_pod(obj: dict[str, Any]) -> dict[str, Any] | None:
     """The pod an object runs: a Pod itself, or the pod a workload's template creates (named
     like its controller would); None for kinds that run no pods."""
-    from app.engine.visit import pod_template_of
+    from ..engine.visit import pod_template_of
 
     template = pod_template_of(obj)
     if template is None:
@@ -86,12 +86,12 @@ def preview_pod(obj: dict[str, Any]) -> dict[str, Any] | None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from app.config import ConfigError, load_config
-    from app.engine.evaluate import Engine
-    from app.engine.mutate import mutate_pod
-    from app.engine.osinfer import runtime_class_index
-    from app.engine.visit import ShapeError
-    from app.manifests import read_inputs
+    from ..config import ConfigError, load_config
+    from ..engine.evaluate import Engine
+    from ..engine.mutate import mutate_pod
+    from ..engine.osinfer import runtime_class_index
+    from ..engine.visit import ShapeError
+    from ..manifests import read_inputs
 
     try:
         engine = Engine(config=load_config(args.config))

@@ -27,8 +27,8 @@ def run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from app.engine.kubeversion import LATEST, parse_version
-    from app.engine.rules import RuleError, load_catalog, select_version
+    from ..engine.kubeversion import LATEST, parse_version
+    from ..engine.rules import RuleError, load_catalog, select_version
 
     try:
         catalog = load_catalog([Path(d) for d in args.policies] if args.policies else None)

@@ -54,14 +54,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.clusterview import ClusterView, StaticClusterView
-    from app.config import ConfigError, load_config
-    from app.engine.evaluate import Engine
-    from app.engine.rules import RuleError, load_catalog
-    from app.webhook import create_app
-    from app.webhook.logs import JsonLog
-    from app.webhook.server import run_webhook
-    from app.webhook.tlsreload import CertError, CertReloader
+    from ..clusterview import ClusterView, StaticClusterView
+    from ..config import ConfigError, load_config
+    from ..engine.evaluate import Engine
+    from ..engine.rules import RuleError, load_catalog
+    from ..webhook import create_app
+    from ..webhook.logs import JsonLog
+    from ..webhook.server import run_webhook
+    from ..webhook.tlsreload import CertError, CertReloader
 
     try:
         config = load_config(args.config)
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     view: ClusterView = StaticClusterView(config)
     if args.watch_cluster:
         try:
-            from app.cluster import start_cluster_view
+            from ..cluster import start_cluster_view
         except ImportError:
             print(
                 "winpod serve: --watch-cluster needs the cluster view (app/cluster),"

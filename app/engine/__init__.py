@@ -1,6 +1,6 @@
 """The pure rule engine: no web framework, server or Kubernetes client imports (a test checks).
 
-Import from the submodules: `app.engine.evaluate.Engine`, `app.engine.rules.load_catalog`.
+Import from the submodules: `winpod.engine.evaluate.Engine`, `winpod.engine.rules.load_catalog`.
 
 Dataclasses built per evaluated object (evidence, findings, container references, ...) are
 not frozen: a frozen dataclass's `__init__` sets every field through `object.__setattr__`,

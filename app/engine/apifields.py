@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from app.engine.kubeversion import KubeVersion
+from .kubeversion import KubeVersion
 
 Test = Literal["present", "true", "nonEmpty"]
 # The walker never calls a test on null, so each needs only its value: (value, map key).

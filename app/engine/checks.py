@@ -10,9 +10,9 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from app.config import Action
-from app.engine.images import ImageClassifier, default_user_of, windows_build_of
-from app.engine.osinfer import (
+from ..config import Action
+from .images import ImageClassifier, default_user_of, windows_build_of
+from .osinfer import (
     RANK_IMAGE,
     RANK_PLACEMENT,
     WINDOWS_BUILD_LABEL,
@@ -21,8 +21,8 @@ from app.engine.osinfer import (
     tolerates,
     tolerates_everything,
 )
-from app.engine.podfacts import PodFacts
-from app.engine.quantity import parse_quantity
+from .podfacts import PodFacts
+from .quantity import parse_quantity
 
 
 # Not frozen: built per object (why: app/engine/__init__.py).

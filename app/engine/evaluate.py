@@ -7,18 +7,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from app.config import ACTION_RANK, Action, Config, NamespacePolicy
-from app.engine import apifields
-from app.engine.apifields import ApiField
-from app.engine.checks import FUNCTIONS, PRECONDITIONS, CheckFunction, RuleInput
-from app.engine.fieldtrie import TrieNode, Walker, compile_walker
-from app.engine.findings import Evaluation, Finding
-from app.engine.images import ImageClassifier
-from app.engine.kubeversion import LATEST, KubeVersion, parse_version
-from app.engine.osinfer import OSDecision, OSInferrer, RuntimeClassInfo, runtime_class_index
-from app.engine.podfacts import PodFacts, pod_facts
-from app.engine.rules import Catalog, CompiledRule, FieldTest, Predicate, load_catalog
-from app.engine.visit import CHECKED_KINDS, ShapeError, pod_template_of
+from ..config import ACTION_RANK, Action, Config, NamespacePolicy
+from . import apifields
+from .apifields import ApiField
+from .checks import FUNCTIONS, PRECONDITIONS, CheckFunction, RuleInput
+from .fieldtrie import TrieNode, Walker, compile_walker
+from .findings import Evaluation, Finding
+from .images import ImageClassifier
+from .kubeversion import LATEST, KubeVersion, parse_version
+from .osinfer import OSDecision, OSInferrer, RuntimeClassInfo, runtime_class_index
+from .podfacts import PodFacts, pod_facts
+from .rules import Catalog, CompiledRule, FieldTest, Predicate, load_catalog
+from .visit import CHECKED_KINDS, ShapeError, pod_template_of
 
 _NO_POLICY = NamespacePolicy()
 # Reports fields the target release does not know or drops (its findings replace the rules').

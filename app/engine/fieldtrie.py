@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.engine.paths import MAX_STEPS, parse_path, render_key
+from .paths import MAX_STEPS, parse_path, render_key
 
 # Called for each payload whose path is reached: (payload, value, last wildcard key, path).
 Emit = Callable[[Any, Any, str | None, str], None]

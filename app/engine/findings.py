@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from app.config import Action
-from app.engine.osinfer import OSDecision
+from ..config import Action
+from .osinfer import OSDecision
 
 
 # Not frozen: built per object (why: app/engine/__init__.py).

@@ -28,21 +28,21 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from app.config import NamespacePolicy, Taint
-from app.engine.checks import RuleInput, linux_only_pod_reaches_windows
-from app.engine.evaluate import Engine
-from app.engine.findings import Evaluation
-from app.engine.images import windows_build_of
-from app.engine.kubeversion import KubeVersion
-from app.engine.osinfer import (
+from ..config import NamespacePolicy, Taint
+from .checks import RuleInput, linux_only_pod_reaches_windows
+from .evaluate import Engine
+from .findings import Evaluation
+from .images import windows_build_of
+from .kubeversion import KubeVersion
+from .osinfer import (
     WINDOWS_BUILD_LABEL,
     OSDecision,
     RuntimeClassInfo,
     tolerates,
 )
-from app.engine.paths import parse_path
-from app.engine.podfacts import PodFacts, pod_facts
-from app.engine.visit import pod_template_of
+from .paths import parse_path
+from .podfacts import PodFacts, pod_facts
+from .visit import pod_template_of
 
 OS_LABEL = "kubernetes.io/os"
 # spec.os went GA in 1.25; before that the field is dropped (or rejected) by the apiserver.

@@ -20,8 +20,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.engine.images import ImageClassifier
-from app.engine.podfacts import PodFacts
+from .images import ImageClassifier
+from .podfacts import PodFacts
 
 OS_LABELS = ("kubernetes.io/os", "beta.kubernetes.io/os")
 ARCH_LABELS = ("kubernetes.io/arch", "beta.kubernetes.io/arch")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.engine.visit import ContainerRef, containers_of
+from .visit import ContainerRef, containers_of
 
 _EMPTY: dict[str, Any] = {}
 

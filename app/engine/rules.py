@@ -15,9 +15,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from app.config import Action, ActionSetting
-from app.engine.kubeversion import KubeVersion, parse_version
-from app.engine.paths import PathError, parse_path
+from ..config import Action, ActionSetting
+from .kubeversion import KubeVersion, parse_version
+from .paths import PathError, parse_path
 
 RULE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{2,62}$")
 _OPERATORS = ("present", "equals", "notEquals", "in", "notIn", "matches", "nonEmpty")
@@ -337,10 +337,11 @@ def load_rule_file(path: Path, known_functions: Iterable[str]) -> RuleSpec:
 
 
 def default_policies_dir() -> Path:
-    """policies/ beside the package (source checkout or installed with the data)."""
+    """The rules shipped with the package: winpod/policies/ once installed from a wheel or an
+    sdist, the checkout's policies/ beside app/ in an editable install."""
     here = Path(__file__).resolve().parent.parent
-    for candidate in (here.parent / "policies", here / "policies"):
-        if candidate.is_dir():
+    for candidate in (here / "policies", here.parent / "policies"):
+        if candidate.is_dir() and any(candidate.glob("*.yaml")):
             return candidate
     raise RuleError(f"no policies directory found near {here}")
 
@@ -349,7 +350,7 @@ def load_catalog(
     directories: Iterable[Path] | None = None, known_functions: Iterable[str] | None = None
 ) -> Catalog:
     if known_functions is None:
-        from app.engine.checks import FUNCTIONS
+        from .checks import FUNCTIONS
 
         known_functions = FUNCTIONS.keys()
     known = list(known_functions)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from app.reports.model import Report
+from .model import Report
 
 FORMATS = ("text", "json", "junit", "sarif")
 
@@ -13,7 +13,7 @@ def render(report: Report, fmt: str, *, verbose: bool = False, errors: bool = Tr
     """`errors=False` leaves input errors out of the text format (the caller prints them on
     stderr); the structured formats always carry them."""
     if fmt == "text":
-        from app.reports.as_text import render_text
+        from .as_text import render_text
 
         return render_text(report, verbose=verbose, errors=errors)
     renderers: dict[str, Callable[[Report, bool], str]] = {
@@ -26,19 +26,19 @@ def render(report: Report, fmt: str, *, verbose: bool = False, errors: bool = Tr
 
 # Each format imports its module only when used, so `winpod check` loads what it prints.
 def _json(report: Report, verbose: bool) -> str:
-    from app.reports.as_json import render_json
+    from .as_json import render_json
 
     return render_json(report)
 
 
 def _junit(report: Report, verbose: bool) -> str:
-    from app.reports.as_junit import render_junit
+    from .as_junit import render_junit
 
     return render_junit(report)
 
 
 def _sarif(report: Report, verbose: bool) -> str:
-    from app.reports.as_sarif import render_sarif
+    from .as_sarif import render_sarif
 
     return render_sarif(report)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.reports.model import Report
+from .model import Report
 
 
 def render_json(report: Report) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 
-from app.reports.model import ErrorRecord, FindingRecord, ObjectRecord, Report
+from .model import ErrorRecord, FindingRecord, ObjectRecord, Report
 
 
 def _ref(obj: ObjectRecord) -> str:

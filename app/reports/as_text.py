@@ -4,7 +4,7 @@ per container) are listed only with -v; the summary always counts them."""
 
 from __future__ import annotations
 
-from app.reports.model import ObjectRecord, Report
+from .model import ObjectRecord, Report
 
 _WIDTH = 5  # "audit"
 

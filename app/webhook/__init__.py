@@ -1,5 +1,5 @@
 """The admission webhook behind `winpod serve`: FastAPI app, AdmissionReview, TLS reload."""
 
-from app.webhook.app import create_app
+from .app import create_app
 
 __all__ = ["create_app"]

@@ -15,17 +15,17 @@ from typing import Any
 
 import orjson
 
-from app.clusterview import ClusterView
-from app.config import Action, NamespacePolicy
-from app.engine.evaluate import Engine
-from app.engine.findings import Evaluation
-from app.engine.mutate import mutate_pod
-from app.engine.visit import CHECKED_KINDS, ShapeError, pod_template_of
-from app.webhook.logs import JsonLog
-from app.webhook.metrics import Metrics
-from app.webhook.review import AdmissionRequest, AdmissionReviewRequest
-from app.webhook.shape import check_shape
-from app.webhook.verdict import Verdict, failure, short_warning, verdict_of
+from ..clusterview import ClusterView
+from ..config import Action, NamespacePolicy
+from ..engine.evaluate import Engine
+from ..engine.findings import Evaluation
+from ..engine.mutate import mutate_pod
+from ..engine.visit import CHECKED_KINDS, ShapeError, pod_template_of
+from .logs import JsonLog
+from .metrics import Metrics
+from .review import AdmissionRequest, AdmissionReviewRequest
+from .shape import check_shape
+from .verdict import Verdict, failure, short_warning, verdict_of
 
 
 class Reviewer:

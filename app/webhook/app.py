@@ -20,15 +20,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app import __version__
-from app.clusterview import ClusterView, StaticClusterView
-from app.config import Config
-from app.engine.evaluate import Engine
-from app.webhook.admission import Reviewer
-from app.webhook.fastpath import JSON, ReviewEndpoints, internal_error
-from app.webhook.logs import JsonLog
-from app.webhook.metrics import Metrics
-from app.webhook.tlsreload import CertReloader
+from .. import __version__
+from ..clusterview import ClusterView, StaticClusterView
+from ..config import Config
+from ..engine.evaluate import Engine
+from .admission import Reviewer
+from .fastpath import JSON, ReviewEndpoints, internal_error
+from .logs import JsonLog
+from .metrics import Metrics
+from .tlsreload import CertReloader
 
 
 def json_response(content: Any, status: int = 200) -> Response:

@@ -24,9 +24,9 @@ import orjson
 from fastapi import FastAPI
 from starlette.datastructures import State
 
-from app.webhook.logs import JsonLog
-from app.webhook.metrics import Metrics
-from app.webhook.review import AdmissionReviewRequest, BadReview, parse_review
+from .logs import JsonLog
+from .metrics import Metrics
+from .review import AdmissionReviewRequest, BadReview, parse_review
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

@@ -17,11 +17,11 @@ from types import FrameType
 
 import uvicorn
 
-from app.config import Config
-from app.webhook.fastpath import ReviewEndpoints
-from app.webhook.logs import JsonLog, uvicorn_log_config
-from app.webhook.protocol import WebhookHttpToolsProtocol
-from app.webhook.tlsreload import CertReloader
+from ..config import Config
+from .fastpath import ReviewEndpoints
+from .logs import JsonLog, uvicorn_log_config
+from .protocol import WebhookHttpToolsProtocol
+from .tlsreload import CertReloader
 
 # Kubernetes gives 30 s between SIGTERM and SIGKILL by default: drain plus this fit inside it.
 GRACEFUL_SHUTDOWN_SECONDS = 20

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.engine.visit import CONTAINER_KINDS, ShapeError, pod_template_of
+from ..engine.visit import CONTAINER_KINDS, ShapeError, pod_template_of
 
 _METADATA_TYPES = (("labels", dict), ("annotations", dict))
 _SPEC_TYPES = (

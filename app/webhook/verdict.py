@@ -10,8 +10,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.config import Action
-from app.engine.findings import Evaluation, Finding
+from ..config import Action
+from ..engine.findings import Evaluation, Finding
 
 # kube-apiserver truncates single warnings past 256 characters; trim first so the cut is ours.
 MAX_WARNING_CHARS = 256

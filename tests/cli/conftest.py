@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-from app.cli import main
+from winpod.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
@@ -48,9 +47,9 @@ def winpod(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) 
 
 
 def winpod_command() -> list[str]:
-    """The installed console script beside this interpreter, else `python -m app.cli`."""
+    """The installed console script beside this interpreter, else `python -m winpod.cli`."""
     script = Path(sys.executable).with_name("winpod")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "app.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "winpod.cli"]
 
 
 def run_process(*argv: str, stdin: bytes | None = None, cwd: Path = REPO) -> Result:

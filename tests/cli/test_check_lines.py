@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from winpod.manifests import Manifest, line_of, path_steps, read_inputs
 
-from app.manifests import Manifest, line_of, path_steps, read_inputs
 from tests.cli.conftest import EXAMPLES, Run, write
 
 POD = """\

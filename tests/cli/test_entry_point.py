@@ -47,7 +47,7 @@ def _quoted_winpod() -> list[str]:
 def test_check_imports_no_web_framework_and_no_kubernetes_client() -> None:
     code = (
         "import sys\n"
-        "from app.cli import main\n"
+        "from winpod.cli import main\n"
         f"code = main(['check', '--format', 'sarif', '-o', '/dev/null', {str(EXAMPLES)!r}])\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
         "('fastapi', 'uvicorn', 'kubernetes', 'starlette', 'prometheus_client'))\n"
@@ -61,7 +61,7 @@ def test_check_imports_no_web_framework_and_no_kubernetes_client() -> None:
 def test_cluster_without_a_kubeconfig_is_a_clear_error(tmp_path: Path) -> None:
     env_kubeconfig = tmp_path / "missing-kubeconfig"
     done = subprocess.run(
-        [sys.executable, "-m", "app.cli", "check", "--cluster", "examples/"],
+        [sys.executable, "-m", "winpod.cli", "check", "--cluster", "examples/"],
         capture_output=True, text=True, cwd=REPO, timeout=60, check=False,
         env={"KUBECONFIG": str(env_kubeconfig), "HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
     )

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from app.manifests import read_inputs
+from winpod.manifests import read_inputs
 
 CASES = {
     "plain": "apiVersion: v1\nkind: Pod\nmetadata: {name: a, labels: {x: 'y'}}\nspec: {containers: [{name: c, image: i}]}\n",

@@ -4,7 +4,7 @@
         [--page-size 500] [--format policyreport|text|json|sarif]
 
 The stand-in apiserver (tests/cluster/standin.py, not Kubernetes) runs in this process; the
-audit runs as a separate `python -m app.cli audit` process under /usr/bin/time, whose maximum
+audit runs as a separate `python -m winpod.cli audit` process under /usr/bin/time, whose maximum
 resident set size is winpod's alone. (Not getrusage(RUSAGE_CHILDREN) here: Linux carries the
 forking process's RSS high-water mark across fork+exec, so a child of this process, which holds
 the stand-in's pods, would report this process's memory.) Per namespace the pods are: 60% Linux (clean), 20% owned by a
@@ -66,7 +66,7 @@ def main() -> int:
               f"{time.monotonic() - started:.1f} s", flush=True)
         kubeconfig = api.write_kubeconfig(Path(tmp) / "kubeconfig")
         output = Path(tmp) / "audit.out"
-        command = [sys.executable, "-m", "app.cli", "audit", "--kubeconfig", str(kubeconfig),
+        command = [sys.executable, "-m", "winpod.cli", "audit", "--kubeconfig", str(kubeconfig),
                    "--format", args.format, "--page-size", str(args.page_size)]
         timing = Path(tmp) / "time.txt"
         with output.open("wb") as out:

@@ -10,11 +10,11 @@ from typing import Any
 
 import orjson
 import pytest
+from winpod.cluster.backoff import Backoff
+from winpod.cluster.client import make_api_client
+from winpod.cluster.view import ClusterCacheView
+from winpod.config import Config
 
-from app.cluster.backoff import Backoff
-from app.cluster.client import make_api_client
-from app.cluster.view import ClusterCacheView
-from app.config import Config
 from tests.cluster.standin import StandinAPIServer
 
 WINDOWS_RUNTIME_CLASS = {

@@ -22,12 +22,12 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from prometheus_client import CollectorRegistry  # noqa: E402
+from winpod.cluster.backoff import Backoff  # noqa: E402
+from winpod.cluster.client import make_api_client  # noqa: E402
+from winpod.cluster.view import ClusterCacheView  # noqa: E402
+from winpod.config import Config  # noqa: E402
+from winpod.engine.evaluate import Engine  # noqa: E402
 
-from app.cluster.backoff import Backoff  # noqa: E402
-from app.cluster.client import make_api_client  # noqa: E402
-from app.cluster.view import ClusterCacheView  # noqa: E402
-from app.config import Config  # noqa: E402
-from app.engine.evaluate import Engine  # noqa: E402
 from tests.cluster.conftest import WINDOWS_RUNTIME_CLASS  # noqa: E402
 from tests.cluster.standin import StandinAPIServer  # noqa: E402
 from tests.cluster.workloads import deployment  # noqa: E402

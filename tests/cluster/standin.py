@@ -36,8 +36,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 import yaml
-
-from app.certs import make_ca, make_serving_cert
+from winpod.certs import make_ca, make_serving_cert
 
 
 @dataclass

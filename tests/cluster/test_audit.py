@@ -9,13 +9,13 @@ import jsonschema
 import orjson
 import pytest
 import yaml
+from winpod.cli import main
+from winpod.cluster.audit import AuditSummary, audit, engine_evaluator, list_objects
+from winpod.cluster.client import make_api_client
+from winpod.cluster.view import ClusterSnapshotView
+from winpod.config import Config
+from winpod.engine.evaluate import Engine
 
-from app.cli import main
-from app.cluster.audit import AuditSummary, audit, engine_evaluator, list_objects
-from app.cluster.client import make_api_client
-from app.cluster.view import ClusterSnapshotView
-from app.config import Config
-from app.engine.evaluate import Engine
 from tests.cluster.conftest import WINDOWS_RUNTIME_CLASS
 from tests.cluster.standin import StandinAPIServer
 from tests.cluster.workloads import deployment, pod, replica_set

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
+from winpod.cluster import ClusterError, cluster_view_from_kubeconfig, start_cluster_view
+from winpod.cluster.view import ClusterCacheView
+from winpod.config import Config, NamespacePolicy
+from winpod.engine.kubeversion import KubeVersion
 
-from app.cluster import ClusterError, cluster_view_from_kubeconfig, start_cluster_view
-from app.cluster.view import ClusterCacheView
-from app.config import Config, NamespacePolicy
-from app.engine.kubeversion import KubeVersion
 from tests.cluster.conftest import WINDOWS_RUNTIME_CLASS, ViewFactory, eventually, log_records
 from tests.cluster.standin import StandinAPIServer
 

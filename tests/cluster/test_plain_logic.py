@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from app.cluster.audit import covering_owner
-from app.cluster.nspolicy import namespace_labels, namespace_policy
-from app.cluster.policyreport import ObjectRef, evaluation_results, timestamp
-from app.config import Config, NamespacePolicy
-from app.engine.evaluate import Engine
+from winpod.cluster.audit import covering_owner
+from winpod.cluster.nspolicy import namespace_labels, namespace_policy
+from winpod.cluster.policyreport import ObjectRef, evaluation_results, timestamp
+from winpod.config import Config, NamespacePolicy
+from winpod.engine.evaluate import Engine
+
 from tests.cluster.workloads import pod
 
 

@@ -3,7 +3,8 @@ RuntimeClass looks OS-less to the engine unless the cluster's RuntimeClasses are
 
 from __future__ import annotations
 
-from app.engine.evaluate import Engine
+from winpod.engine.evaluate import Engine
+
 from tests.cluster.conftest import WINDOWS_RUNTIME_CLASS, ViewFactory, eventually
 from tests.cluster.standin import StandinAPIServer
 from tests.cluster.workloads import deployment

@@ -67,7 +67,7 @@ def helm_render(values: dict[str, Any], release: str = "winpod") -> list[Doc]:
 
 def make_self_managed_certs(deploy_copy: Path) -> Path:
     """Run `winpod certs` into the self-managed overlay of a copy of deploy/, as a user would."""
-    from app.cli import main
+    from winpod.cli import main
 
     out = deploy_copy / "overlays" / "self-managed" / "certs"
     code = main(["certs", "--service", SERVICE, "--namespace", NAMESPACE, "--out-dir", str(out)])

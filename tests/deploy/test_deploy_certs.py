@@ -18,8 +18,7 @@ import yaml
 from cryptography import x509
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 from deploy_render import NAMESPACE, SERVICE, Doc, decode_ca_bundle, find, one
-
-from app.certs import (
+from winpod.certs import (
     CertError,
     KeyPair,
     ca_bundle,
@@ -29,7 +28,7 @@ from app.certs import (
     service_dns_names,
     serving_cert_problem,
 )
-from app.cli import main
+from winpod.cli import main
 
 NAMES = service_dns_names(SERVICE, NAMESPACE)
 

@@ -22,8 +22,7 @@ from deploy_render import (
     one,
     webhook_pod_spec,
 )
-
-from app.certs import service_dns_names
+from winpod.certs import service_dns_names
 
 pytestmark = pytest.mark.usefixtures("helm_available")
 

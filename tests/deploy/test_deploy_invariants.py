@@ -18,9 +18,8 @@ from deploy_render import (
     one,
     webhook_pod_spec,
 )
-
-from app.certs import service_dns_names
-from app.config import Config
+from winpod.certs import service_dns_names
+from winpod.config import Config
 
 WEBHOOK_KINDS = ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration")
 SCHEMA_VERSIONS = ("1.27.0", "1.37.0")  # the chart's kubeVersion floor, and the newest known

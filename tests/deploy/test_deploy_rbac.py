@@ -30,7 +30,7 @@ def _group_and_resource(path: str) -> tuple[str, str]:
 def test_the_webhook_role_covers_the_caches_list_and_watch_paths(
     kustomized: dict[str, list[Doc]],
 ) -> None:
-    view = pytest.importorskip("app.cluster.view")
+    view = pytest.importorskip("winpod.cluster.view")
     role = grants(one(kustomized["cert-manager"], "ClusterRole", "winpod"))
     for path in (view.RUNTIME_CLASSES_PATH, view.NAMESPACES_PATH):
         group, resource = _group_and_resource(path)
@@ -40,7 +40,7 @@ def test_the_webhook_role_covers_the_caches_list_and_watch_paths(
 def test_the_audit_role_lists_every_audited_kind_and_writes_only_policy_reports(
     audit_kustomized: list[Doc],
 ) -> None:
-    audit = pytest.importorskip("app.cluster.audit")
+    audit = pytest.importorskip("winpod.cluster.audit")
     role = grants(one(audit_kustomized, "ClusterRole", "winpod-audit"))
     for kind in audit.KINDS:
         group, resource = _group_and_resource(kind.path(None))
@@ -70,9 +70,9 @@ def test_the_audit_job_has_its_own_identity_and_a_restricted_pod(
 
 
 def test_the_audit_job_arguments_parse_with_the_audit_command() -> None:
-    from app.cli import build_parser
+    from winpod.cli import build_parser
 
-    pytest.importorskip("app.commands.audit")
+    pytest.importorskip("winpod.commands.audit")
     args = build_parser().parse_args(["audit", "--config=/etc/winpod/config.yaml", "--apply"])
     assert args.apply and args.config == "/etc/winpod/config.yaml"
 
@@ -80,9 +80,9 @@ def test_the_audit_job_arguments_parse_with_the_audit_command() -> None:
 def test_the_webhook_arguments_parse_with_the_serve_command(
     kustomized: dict[str, list[Doc]],
 ) -> None:
-    from app.cli import build_parser
+    from winpod.cli import build_parser
 
-    pytest.importorskip("app.commands.serve")
+    pytest.importorskip("winpod.commands.serve")
     container = one(kustomized["cert-manager"], "Deployment")["spec"]["template"]["spec"][
         "containers"][0]
     args = build_parser().parse_args(["serve", *container["args"]])

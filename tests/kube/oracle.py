@@ -25,10 +25,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from app.config import Config
-from app.engine.evaluate import Engine
-from app.engine.findings import Evaluation
-from app.engine.kubeversion import parse_version
+from winpod.config import Config
+from winpod.engine.evaluate import Engine
+from winpod.engine.findings import Evaluation
+from winpod.engine.kubeversion import parse_version
+
 from tests.kube.controlplane import ApiServer, ApiVerdict
 
 Obj = dict[str, Any]
@@ -357,8 +358,8 @@ def cases() -> Iterator[Case]:
 
 def catalog_fields() -> set[str]:
     """Every field path the catalog reads (rules' checks, their `fields`, the apiserver table)."""
-    from app.engine import apifields
-    from app.engine.rules import load_catalog
+    from winpod.engine import apifields
+    from winpod.engine.rules import load_catalog
 
     paths: set[str] = set()
     for rule in load_catalog().rules.values():

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import pytest
+from winpod.config import Config
+from winpod.engine.evaluate import Engine
 
-from app.config import Config
-from app.engine.evaluate import Engine
 from tests.kube.controlplane import ApiServer
 from tests.kube.fixtures import VERSIONS
 from tests.kube.oracle import (

@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from winpod.config import Action, Config
+from winpod.engine.evaluate import Engine
+from winpod.engine.kubeversion import parse_version
+from winpod.engine.mutate import mutate_object
+from winpod.engine.visit import CHECKED_KINDS
+from winpod.manifests import read_inputs
 
-from app.config import Action, Config
-from app.engine.evaluate import Engine
-from app.engine.kubeversion import parse_version
-from app.engine.mutate import mutate_object
-from app.engine.visit import CHECKED_KINDS
-from app.manifests import read_inputs
 from tests.conftest import StartWebhook
 from tests.kube.fixtures import VERSIONS
 from tests.kube.hooks import Hooked, hook, kubectl_warnings, needs_kubectl

@@ -8,10 +8,9 @@ from typing import Any
 
 import jsonpatch
 import kubernetes_validate
-
-from app.config import Config
-from app.engine.evaluate import Engine
-from app.engine.rules import Catalog, load_catalog
+from winpod.config import Config
+from winpod.engine.evaluate import Engine
+from winpod.engine.rules import Catalog, load_catalog
 
 IIS = "mcr.microsoft.com/windows/servercore/iis:windowsservercore-ltsc2022"
 NANO_2019 = "mcr.microsoft.com/windows/nanoserver:ltsc2019"

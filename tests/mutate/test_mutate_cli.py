@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
-
-from app.cli import main
+from winpod.cli import main
 
 from .pods import OS_TOLERATION, assert_schema_valid
 

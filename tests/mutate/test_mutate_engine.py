@@ -8,11 +8,10 @@ import sys
 from typing import Any
 
 import pytest
-
-from app.config import NamespacePolicy
-from app.engine.mutate import json_pointer, mutate_object, mutate_pod
-from app.engine.osinfer import runtime_class_index
-from app.engine.visit import ShapeError
+from winpod.config import NamespacePolicy
+from winpod.engine.mutate import json_pointer, mutate_object, mutate_pod
+from winpod.engine.osinfer import runtime_class_index
+from winpod.engine.visit import ShapeError
 
 from .pods import (
     IIS,
@@ -467,7 +466,7 @@ def test_a_pod_without_kind_is_evaluated_as_a_pod() -> None:
 
 def test_the_engine_module_imports_no_framework() -> None:
     code = (
-        "import sys, app.engine.mutate\n"
+        "import sys, winpod.engine.mutate\n"
         "bad = [m for m in ('fastapi', 'uvicorn', 'kubernetes', 'starlette') if m in sys.modules]\n"
         "assert not bad, bad\n"
     )
@@ -491,8 +490,8 @@ def test_a_hostprocess_pod_with_privileged_true_is_not_stamped_windows_so_it_sti
     """The AKS enable-win-flags DaemonSet (corpus) sets privileged: true on a HostProcess pod.
     The node ignores it, but the apiserver rejects it once spec.os.name is windows: stamping the
     field would break a workload that runs today."""
-    from app.engine.evaluate import Engine
-    from app.engine.mutate import mutate_pod
+    from winpod.engine.evaluate import Engine
+    from winpod.engine.mutate import mutate_pod
 
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "flags"}, "spec": {
         "nodeSelector": {"kubernetes.io/os": "windows"},

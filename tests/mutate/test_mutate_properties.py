@@ -11,10 +11,9 @@ import jsonpointer
 import kubernetes_validate
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-
-from app.engine.evaluate import Engine
-from app.engine.mutate import mutate_object, mutate_pod
-from app.engine.osinfer import RuntimeClassInfo, runtime_class_index
+from winpod.engine.evaluate import Engine
+from winpod.engine.mutate import mutate_object, mutate_pod
+from winpod.engine.osinfer import RuntimeClassInfo, runtime_class_index
 
 from .pods import (
     IIS,

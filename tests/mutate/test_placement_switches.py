@@ -6,8 +6,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from app.engine.kubeversion import parse_version
-from app.engine.mutate import mutate_object
+from winpod.engine.kubeversion import parse_version
+from winpod.engine.mutate import mutate_object
+
 from tests.mutate.pods import NANO_2019, PAUSE, applied, assert_schema_valid, engine, pod
 
 RESTRICTED_CONTEXT = {

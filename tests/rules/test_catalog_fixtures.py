@@ -4,10 +4,10 @@ same findings at the right path inside every workload kind."""
 from __future__ import annotations
 
 import pytest
+from winpod.config import Config
+from winpod.engine.evaluate import Engine
+from winpod.engine.kubeversion import parse_version
 
-from app.config import Config
-from app.engine.evaluate import Engine
-from app.engine.kubeversion import parse_version
 from tests.rules.cases import (
     COMPANIONS,
     FAIL,

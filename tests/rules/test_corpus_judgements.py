@@ -8,9 +8,8 @@ from typing import Any
 
 import pytest
 import yaml
-
-from app.engine.evaluate import Engine
-from app.engine.kubeversion import parse_version
+from winpod.engine.evaluate import Engine
+from winpod.engine.kubeversion import parse_version
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
 pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason=f"no corpus at {CORPUS}")

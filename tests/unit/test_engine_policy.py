@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from winpod.config import Action, Config, NamespacePolicy
+from winpod.engine.evaluate import Engine
+from winpod.engine.kubeversion import parse_version
+from winpod.engine.visit import ShapeError
 
-from app.config import Action, Config, NamespacePolicy
-from app.engine.evaluate import Engine
-from app.engine.kubeversion import parse_version
-from app.engine.visit import ShapeError
 from tests.rules.cases import minimal_windows_pod
 
 

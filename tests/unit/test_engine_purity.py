@@ -11,7 +11,7 @@ FORBIDDEN = ("fastapi", "starlette", "uvicorn", "kubernetes", "prometheus_client
 
 
 def test_importing_every_engine_module_loads_no_forbidden_package() -> None:
-    modules = [f"app.engine.{p.stem}" for p in sorted(ENGINE.glob("*.py")) if p.stem != "__init__"]
+    modules = [f"winpod.engine.{p.stem}" for p in sorted(ENGINE.glob("*.py")) if p.stem != "__init__"]
     code = (
         "import importlib, sys\n"
         f"for m in {modules!r}: importlib.import_module(m)\n"

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
-from app.config import Config, NamespacePolicy
-from app.engine.evaluate import Engine
-from app.engine.osinfer import runtime_class_index
+from winpod.config import Config, NamespacePolicy
+from winpod.engine.evaluate import Engine
+from winpod.engine.osinfer import runtime_class_index
 
 
 def _pod(spec: dict[str, Any], annotations: dict[str, str] | None = None) -> dict[str, Any]:

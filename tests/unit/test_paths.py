@@ -1,9 +1,8 @@
 from __future__ import annotations
 
 import pytest
-
-from app.engine.fieldtrie import TrieNode, compile_walker, match_path
-from app.engine.paths import PathError, parse_path
+from winpod.engine.fieldtrie import TrieNode, compile_walker, match_path
+from winpod.engine.paths import PathError, parse_path
 
 
 def test_a_plain_path_returns_the_value_and_its_path() -> None:

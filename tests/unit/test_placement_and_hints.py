@@ -8,9 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
-from app.config import Config
-from app.engine.evaluate import Engine
+from winpod.config import Config
+from winpod.engine.evaluate import Engine
 
 WINDOWS_TOLERATION = {"key": "os", "operator": "Equal", "value": "windows", "effect": "NoSchedule"}
 

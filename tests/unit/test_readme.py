@@ -7,9 +7,8 @@ import re
 from pathlib import Path
 
 import yaml
-
-from app.config import Config
-from app.engine.evaluate import Engine
+from winpod.config import Config
+from winpod.engine.evaluate import Engine
 
 ROOT = Path(__file__).resolve().parents[2]
 

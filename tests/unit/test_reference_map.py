@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from app.engine.rules import load_catalog
+from winpod.engine.rules import load_catalog
 
 README = Path(__file__).resolve().parents[2] / "policies" / "README.md"
 

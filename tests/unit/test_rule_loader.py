@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from app.engine.kubeversion import parse_version
-from app.engine.rules import RuleError, load_catalog, select_version
+from winpod.engine.kubeversion import parse_version
+from winpod.engine.rules import RuleError, load_catalog, select_version
 
 GOOD = """\
 id: {id}

@@ -8,10 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from winpod.config import Config
+from winpod.engine.evaluate import Engine
+from winpod.engine.kubeversion import parse_version
 
-from app.config import Config
-from app.engine.evaluate import Engine
-from app.engine.kubeversion import parse_version
 from tests.rules.cases import minimal_windows_pod
 
 

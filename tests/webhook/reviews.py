@@ -6,7 +6,8 @@ import copy
 import itertools
 from typing import Any
 
-from app.webhook.review import AdmissionReviewOut
+from winpod.webhook.review import AdmissionReviewOut
+
 from tests.conftest import Reply
 
 SERVERCORE = "mcr.microsoft.com/windows/servercore:ltsc2022"

@@ -8,8 +8,8 @@ from typing import Any
 
 import orjson
 import pytest
+from winpod.webhook.review import AdmissionReviewOut
 
-from app.webhook.review import AdmissionReviewOut
 from tests.conftest import AdmissionClient
 from tests.webhook.reviews import privileged_windows_pod, review, windows_pod
 

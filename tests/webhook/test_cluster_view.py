@@ -8,13 +8,13 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
+from winpod.config import Config, NamespacePolicy
+from winpod.engine.evaluate import Engine
+from winpod.engine.kubeversion import KubeVersion
+from winpod.engine.osinfer import RuntimeClassInfo
+from winpod.webhook import create_app
+from winpod.webhook.logs import JsonLog
 
-from app.config import Config, NamespacePolicy
-from app.engine.evaluate import Engine
-from app.engine.kubeversion import KubeVersion
-from app.engine.osinfer import RuntimeClassInfo
-from app.webhook import create_app
-from app.webhook.logs import JsonLog
 from tests.webhook.reviews import privileged_windows_pod, review
 
 CONFIG = Config.model_validate(

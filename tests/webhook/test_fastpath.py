@@ -10,11 +10,11 @@ from typing import Any
 
 import orjson
 import pytest
+from winpod.config import Config
+from winpod.engine.evaluate import Engine
+from winpod.webhook import create_app
+from winpod.webhook.logs import JsonLog
 
-from app.config import Config
-from app.engine.evaluate import Engine
-from app.webhook import create_app
-from app.webhook.logs import JsonLog
 from tests.webhook.reviews import privileged_windows_pod, review, windows_pod
 
 CONFIG = Config.model_validate({"webhook": {"maxBodyBytes": 100_000}})

@@ -14,8 +14,8 @@ from typing import Any
 import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from winpod.webhook.review import AdmissionReviewOut
 
-from app.webhook.review import AdmissionReviewOut
 from tests.conftest import AdmissionClient, Reply
 from tests.webhook.reviews import (
     NGINX,

@@ -25,10 +25,9 @@ import uvicorn
 import uvloop
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
-
-from app.certs import make_ca, make_serving_cert
-from app.webhook.protocol import WebhookHttpToolsProtocol
-from app.webhook.tlsreload import CertReloader
+from winpod.certs import make_ca, make_serving_cert
+from winpod.webhook.protocol import WebhookHttpToolsProtocol
+from winpod.webhook.tlsreload import CertReloader
 
 BODY = b'{"pad":"' + b"x" * 70_000 + b'"}'
 CONNECTIONS = 10

@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 import orjson
+from winpod.certs import make_ca, make_serving_cert
+from winpod.config import Config
 
-from app.certs import make_ca, make_serving_cert
-from app.config import Config
 from tests.conftest import LOOPBACK, REPO, RunningWebhook, StartWebhook
 from tests.webhook.reviews import privileged_windows_pod, review, windows_pod
 
@@ -38,7 +38,7 @@ def serve(
     (tmp_path / "tls.crt").write_bytes(serving.cert_pem)
     (tmp_path / "tls.key").write_bytes(serving.key_pem)
     command = [
-        sys.executable, "-m", "app.cli", "serve", "--host", LOOPBACK, "--port", "0",
+        sys.executable, "-m", "winpod.cli", "serve", "--host", LOOPBACK, "--port", "0",
         "--cert-file", str(tmp_path / "tls.crt"), "--key-file", str(tmp_path / "tls.key"), *args,
     ]  # fmt: skip
     return subprocess.run(

@@ -15,8 +15,8 @@ from pathlib import Path
 import orjson
 import pytest
 from cryptography import x509
+from winpod.certs import make_ca, make_serving_cert
 
-from app.certs import make_ca, make_serving_cert
 from tests.conftest import LOOPBACK, REPO, AdmissionClient, RunningWebhook, StartWebhook
 from tests.webhook.conftest import TEST_CONFIG
 from tests.webhook.reviews import privileged_windows_pod, review, windows_pod
@@ -205,7 +205,7 @@ def test_a_server_whose_certificate_and_key_do_not_match_does_not_start(tmp_path
     (tmp_path / "tls.crt").write_bytes(served.cert_pem)
     (tmp_path / "tls.key").write_bytes(other.key_pem)
     done = subprocess.run(
-        [sys.executable, "-m", "app.cli", "serve", "--cert-file", str(tmp_path / "tls.crt"),
+        [sys.executable, "-m", "winpod.cli", "serve", "--cert-file", str(tmp_path / "tls.crt"),
          "--key-file", str(tmp_path / "tls.key"), "--host", LOOPBACK, "--port", "0"],
         capture_output=True, text=True, timeout=30, cwd=REPO,
     )  # fmt: skip

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from app.config import Action
-from app.engine.findings import Evaluation, Finding
-from app.webhook.verdict import (
+from winpod.config import Action
+from winpod.engine.findings import Evaluation, Finding
+from winpod.webhook.verdict import (
     MAX_ANNOTATION_CHARS,
     MAX_WARNING_CHARS,
     MAX_WARNINGS,

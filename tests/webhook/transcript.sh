@@ -12,7 +12,7 @@ trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm
 "$PY" - "$work" <<'PYEOF'
 import sys
 from pathlib import Path
-from app.certs import make_ca, make_serving_cert
+from winpod.certs import make_ca, make_serving_cert
 work = Path(sys.argv[1])
 ca = make_ca()
 serving = make_serving_cert(ca, ["localhost"], ["127.0.0.1"])
@@ -21,7 +21,7 @@ serving = make_serving_cert(ca, ["localhost"], ["127.0.0.1"])
 (work / "tls.key").write_bytes(serving.key_pem)
 PYEOF
 
-"$PY" -m app.cli serve --host 127.0.0.1 --port 0 \
+"$PY" -m winpod.cli serve --host 127.0.0.1 --port 0 \
   --cert-file "$work/tls.crt" --key-file "$work/tls.key" 2>"$work/server.log" &
 server=$!
 for _ in $(seq 100); do
