@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
-from .config import Config, NamespacePolicy
 from .engine.kubeversion import KubeVersion
 from .engine.osinfer import RuntimeClassInfo, runtime_class_index
+from .engine.settings import EngineSettings, NamespacePolicy
 
 
 class ClusterView(Protocol):
@@ -32,7 +32,7 @@ class ClusterView(Protocol):
 class StaticClusterView:
     """Everything from the config file."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: EngineSettings) -> None:
         self._runtime_classes = runtime_class_index(config.runtimeClasses)
 
     def runtime_classes(self) -> Mapping[str, RuntimeClassInfo] | None:

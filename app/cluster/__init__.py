@@ -3,14 +3,14 @@ CLI, and the audit of what already runs. Imports the `kubernetes` client lazily.
 
 from __future__ import annotations
 
-from ..config import Config
+from ..engine.settings import EngineSettings
 from .backoff import Backoff
 from .client import ClusterError, make_api_client
 from .view import ClusterCacheView, ClusterSnapshotView
 
 
 def start_cluster_view(
-    config: Config, kubeconfig: str | None = None, in_cluster: bool | None = None
+    config: EngineSettings, kubeconfig: str | None = None, in_cluster: bool | None = None
 ) -> ClusterCacheView:
     """Start the watches (in-cluster service account in a pod, else the kubeconfig) and return
     at once; the view's `ready()` turns true after the first sync. Call `.stop()` to end it.
@@ -26,7 +26,7 @@ def start_cluster_view(
 
 
 def cluster_view_from_kubeconfig(
-    config: Config, kubeconfig: str | None = None, context: str | None = None
+    config: EngineSettings, kubeconfig: str | None = None, context: str | None = None
 ) -> ClusterSnapshotView:
     """List RuntimeClasses and Namespaces and read /version once (no watch). Raises ClusterError."""
     client = make_api_client(kubeconfig, context, in_cluster=False)

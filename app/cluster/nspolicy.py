@@ -13,7 +13,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from ..config import Config, NamespacePolicy
+from ..engine.settings import EngineSettings, NamespacePolicy
 from .log import log
 
 DEFAULT_OS_LABEL = "winpod.io/default-os"
@@ -56,7 +56,7 @@ def label_overrides(namespace: str, labels: Mapping[str, Any]) -> dict[str, str]
 
 
 def namespace_policy(
-    config: Config, namespace: str, labels: Mapping[str, Any]
+    config: EngineSettings, namespace: str, labels: Mapping[str, Any]
 ) -> NamespacePolicy | None:
     """The namespace's policy, or None when neither the config nor the labels say anything
     (the engine then uses its defaults)."""

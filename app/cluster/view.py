@@ -15,9 +15,9 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from ..config import Config, NamespacePolicy
 from ..engine.kubeversion import KubeVersion, parse_version
 from ..engine.osinfer import RuntimeClassInfo, runtime_class_index
+from ..engine.settings import EngineSettings, NamespacePolicy
 from .backoff import Backoff
 from .client import ClusterError, describe_error, get_json, list_pages
 from .log import log
@@ -44,7 +44,7 @@ def runtime_class_object(obj: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _merged_runtime_classes(
-    config: Config, cluster: Mapping[str, dict[str, Any]]
+    config: EngineSettings, cluster: Mapping[str, dict[str, Any]]
 ) -> Mapping[str, RuntimeClassInfo]:
     # The config's list still helps for classes the cluster lacks; the cluster wins on a name.
     index = runtime_class_index(config.runtimeClasses)
@@ -53,7 +53,7 @@ def _merged_runtime_classes(
 
 
 def _policies(
-    config: Config, labels: Mapping[str, Mapping[str, str]]
+    config: EngineSettings, labels: Mapping[str, Mapping[str, str]]
 ) -> Mapping[str, NamespacePolicy | None]:
     return MappingProxyType({ns: namespace_policy(config, ns, lab) for ns, lab in labels.items()})
 
@@ -74,7 +74,7 @@ class ClusterCacheView(Collector):
 
     def __init__(
         self,
-        config: Config,
+        config: EngineSettings,
         make_client: Callable[[], Any],
         *,
         backoff: Callable[[], Backoff] = Backoff,
@@ -266,7 +266,7 @@ class ClusterSnapshotView:
 
     @classmethod
     def read(
-        cls, config: Config, client: Any, page_size: int = 500, namespaces: list[str] | None = None
+        cls, config: EngineSettings, client: Any, page_size: int = 500, namespaces: list[str] | None = None
     ) -> ClusterSnapshotView:
         """List RuntimeClasses and read /version once, and either list every Namespace or, when
         `namespaces` is given, get just those (so a user allowed only `get` on a few namespaces

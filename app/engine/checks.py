@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import Action
 from .images import ImageClassifier, default_user_of, windows_build_of
 from .osinfer import (
     RANK_IMAGE,
@@ -23,6 +22,7 @@ from .osinfer import (
 )
 from .podfacts import PodFacts
 from .quantity import parse_quantity
+from .settings import Action
 
 
 # Not frozen: built per object (why: app/engine/__init__.py).

@@ -7,7 +7,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import ACTION_RANK, Action, Config, NamespacePolicy
 from . import apifields
 from .apifields import ApiField
 from .checks import FUNCTIONS, PRECONDITIONS, CheckFunction, RuleInput
@@ -18,6 +17,7 @@ from .kubeversion import LATEST, KubeVersion, parse_version
 from .osinfer import OSDecision, OSInferrer, RuntimeClassInfo, runtime_class_index
 from .podfacts import PodFacts, pod_facts
 from .rules import Catalog, CompiledRule, FieldTest, Predicate, load_catalog
+from .settings import ACTION_RANK, Action, EngineSettings, NamespacePolicy
 from .visit import CHECKED_KINDS, ShapeError, pod_template_of
 
 _NO_POLICY = NamespacePolicy()
@@ -107,9 +107,11 @@ def _api_tests(
 class Engine:
     """Built once at start-up; `evaluate` is pure and safe to call from many requests."""
 
-    def __init__(self, catalog: Catalog | None = None, config: Config | None = None) -> None:
+    def __init__(
+        self, catalog: Catalog | None = None, config: EngineSettings | None = None
+    ) -> None:
         self.catalog = catalog if catalog is not None else load_catalog()
-        self.config = config if config is not None else Config()
+        self.config = config if config is not None else EngineSettings()
         unknown_gates = sorted(set(self.config.featureGates) - apifields.KNOWN_GATES)
         if unknown_gates:
             raise ValueError(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..config import Action
 from .osinfer import OSDecision
+from .settings import Action
 
 
 # Not frozen: built per object (why: app/engine/__init__.py).

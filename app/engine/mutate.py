@@ -28,7 +28,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import NamespacePolicy, Taint
 from .checks import RuleInput, linux_only_pod_reaches_windows
 from .evaluate import Engine
 from .findings import Evaluation
@@ -42,6 +41,7 @@ from .osinfer import (
 )
 from .paths import parse_path
 from .podfacts import PodFacts, pod_facts
+from .settings import NamespacePolicy, Taint
 from .visit import pod_template_of
 
 OS_LABEL = "kubernetes.io/os"

@@ -15,9 +15,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ..config import Action, ActionSetting
 from .kubeversion import KubeVersion, parse_version
 from .paths import PathError, parse_path
+from .settings import Action, ActionSetting
 
 RULE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{2,62}$")
 _OPERATORS = ("present", "equals", "notEquals", "in", "notIn", "matches", "nonEmpty")
