@@ -31,7 +31,9 @@ from bench import reviews as review_bodies
 ECHO = "echo"
 
 
-def webhook(trees: list[Path], rounds: int, seconds: float) -> dict[str, dict[str, dict[str, list[float]]]]:
+def webhook(
+    trees: list[Path], rounds: int, seconds: float
+) -> dict[str, dict[str, dict[str, list[float]]]]:
     results: dict[str, dict[str, dict[str, list[float]]]] = {}
     with tempfile.TemporaryDirectory(prefix="winpod-ab-") as tmp:
         workdir = Path(tmp)
@@ -53,23 +55,29 @@ def webhook(trees: list[Path], rounds: int, seconds: float) -> dict[str, dict[st
                         before = run.cpu_seconds(server.pid)
                         figures = run.wrk(server, path, script, seconds)
                         cpu = run.cpu_seconds(server.pid) - before
-                        slot = results.setdefault(label, {}).setdefault(path, {"rps": [], "cpu": []})
+                        slot = results.setdefault(label, {}).setdefault(
+                            path, {"rps": [], "cpu": []}
+                        )
                         slot["rps"].append(figures["rps"])
                         slot["cpu"].append(cpu * 1e6 / max(1, figures["requests"]))
     return results
 
 
 def webhook_table(results: dict[str, dict[str, dict[str, list[float]]]]) -> str:
-    lines = ["| tree | path | req/s best | req/s median | ratio to echo (medians) | "
-             "CPU-ms/1,000 best | CPU-ms/1,000 median |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    lines = [
+        "| tree | path | req/s best | req/s median | ratio to echo (medians) | "
+        "CPU-ms/1,000 best | CPU-ms/1,000 median |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
     echo = results[ECHO]
     for label, paths in results.items():
         for path, f in paths.items():
             ratio = statistics.median(f["rps"]) / statistics.median(echo[path]["rps"])
-            lines.append(f"| {label} | {path} | {max(f['rps']):,.0f} | "
-                         f"{statistics.median(f['rps']):,.0f} | {ratio:.2f} | "
-                         f"{min(f['cpu']):,.0f} | {statistics.median(f['cpu']):,.0f} |")
+            lines.append(
+                f"| {label} | {path} | {max(f['rps']):,.0f} | "
+                f"{statistics.median(f['rps']):,.0f} | {ratio:.2f} | "
+                f"{min(f['cpu']):,.0f} | {statistics.median(f['cpu']):,.0f} |"
+            )
     return "\n".join(lines)
 
 
@@ -83,7 +91,8 @@ def check(trees: list[Path], rounds: int, files: int) -> dict[str, list[float]]:
         for _ in range(rounds):
             for tree in trees:
                 cpu, _, _ = check_floor._timed(
-                    [sys.executable, "-m", "app.cli", "check", str(directory)], tree)
+                    [sys.executable, "-m", "app.cli", "check", str(directory)], tree
+                )
                 results.setdefault(str(tree), []).append(cpu)
             results.setdefault("floor", []).append(check_floor._timed(floor)[0])
     return results
@@ -91,17 +100,22 @@ def check(trees: list[Path], rounds: int, files: int) -> dict[str, list[float]]:
 
 def check_table(results: dict[str, list[float]]) -> str:
     floor = min(results["floor"])
-    lines = ["| tree | CPU s best | CPU s median | ratio to the floor (best) |",
-             "| --- | ---: | ---: | ---: |"]
+    lines = [
+        "| tree | CPU s best | CPU s median | ratio to the floor (best) |",
+        "| --- | ---: | ---: | ---: |",
+    ]
     for label, values in results.items():
-        lines.append(f"| {label} | {min(values):.3f} | {statistics.median(values):.3f} | "
-                     f"{min(values) / floor:.2f} |")
+        lines.append(
+            f"| {label} | {min(values):.3f} | {statistics.median(values):.3f} | "
+            f"{min(values) / floor:.2f} |"
+        )
     return "\n".join(lines)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("what", choices=("webhook", "check"))
     parser.add_argument("trees", nargs="+", type=Path)
     parser.add_argument("--rounds", type=int, default=6)

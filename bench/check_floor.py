@@ -59,8 +59,9 @@ def _timed(argv: list[str], tree: Path = REPO) -> tuple[float, float, int]:
     """(cpu seconds, wall seconds, exit code) of one child process."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    done = subprocess.run(argv, cwd=tree, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                          check=False)
+    done = subprocess.run(
+        argv, cwd=tree, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False
+    )
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -73,9 +74,18 @@ def imported_heavy(directory: Path, tree: Path = REPO) -> list[str]:
     """Which of HEAVY a real `winpod check` run left in sys.modules."""
     with tempfile.TemporaryDirectory() as tmp:
         out = subprocess.run(
-            [sys.executable, "-c", _IMPORTS, str(directory), str(Path(tmp) / "r.json"),
-             ",".join(HEAVY)],
-            cwd=tree, capture_output=True, text=True, check=False,
+            [
+                sys.executable,
+                "-c",
+                _IMPORTS,
+                str(directory),
+                str(Path(tmp) / "r.json"),
+                ",".join(HEAVY),
+            ],
+            cwd=tree,
+            capture_output=True,
+            text=True,
+            check=False,
         )
     lines = out.stdout.strip().splitlines()
     return [m for m in (lines[-1] if lines else "").split(",") if m]
@@ -120,10 +130,12 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     r = measure(args.files, args.repeats)
-    print(f"winpod check: {r['check_cpu_s']:.3f} s CPU ({r['check_wall_s']:.3f} s wall) over "
-          f"{r['files']} files; PyYAML C-loader floor {r['floor_cpu_s']:.3f} s CPU "
-          f"({r['floor_wall_s']:.3f} s wall); ratio {r['ratio_cpu']:.2f} (wall {r['ratio_wall']:.2f});"
-          f" heavy imports: {', '.join(r['heavy_imports']) or 'none'}")
+    print(
+        f"winpod check: {r['check_cpu_s']:.3f} s CPU ({r['check_wall_s']:.3f} s wall) over "
+        f"{r['files']} files; PyYAML C-loader floor {r['floor_cpu_s']:.3f} s CPU "
+        f"({r['floor_wall_s']:.3f} s wall); ratio {r['ratio_cpu']:.2f} (wall {r['ratio_wall']:.2f});"
+        f" heavy imports: {', '.join(r['heavy_imports']) or 'none'}"
+    )
     return 0
 
 

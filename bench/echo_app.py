@@ -44,11 +44,13 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     status, payload = 200, b'{"status":"ok"}'
     if scope["method"] == "POST":
         review = orjson.loads(b"".join(chunks))
-        payload = orjson.dumps({
-            "apiVersion": review.get("apiVersion", "admission.k8s.io/v1"),
-            "kind": "AdmissionReview",
-            "response": {"uid": review["request"]["uid"], "allowed": True},
-        })
+        payload = orjson.dumps(
+            {
+                "apiVersion": review.get("apiVersion", "admission.k8s.io/v1"),
+                "kind": "AdmissionReview",
+                "response": {"uid": review["request"]["uid"], "allowed": True},
+            }
+        )
     headers = [*_HEADERS, (b"content-length", str(len(payload)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
@@ -82,8 +84,12 @@ def main() -> int:
     parser.add_argument("--key-file", required=True)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--keep-alive", type=int, required=True,
-                        help="seconds; run.py passes winpod's configured webhook.keepAliveSeconds")
+    parser.add_argument(
+        "--keep-alive",
+        type=int,
+        required=True,
+        help="seconds; run.py passes winpod's configured webhook.keepAliveSeconds",
+    )
     args = parser.parse_args()
     context = new_server_context()
     context.load_cert_chain(args.cert_file, args.key_file)

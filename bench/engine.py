@@ -33,8 +33,12 @@ def measure(count: int, seconds: float) -> dict[str, float]:
             engine.evaluate(obj)
         evaluated += len(objects)
     elapsed = time.process_time() - start
-    return {"pods_per_second": evaluated / elapsed, "denied_share": denied / len(objects),
-            "evaluated": evaluated, "seconds": elapsed}
+    return {
+        "pods_per_second": evaluated / elapsed,
+        "denied_share": denied / len(objects),
+        "evaluated": evaluated,
+        "seconds": elapsed,
+    }
 
 
 def main() -> int:
@@ -43,9 +47,11 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=3.0)
     args = parser.parse_args()
     result = measure(args.count, args.seconds)
-    print(f"engine: {result['pods_per_second']:,.0f} objects/s on one core "
-          f"({result['evaluated']:,} evaluations in {result['seconds']:.1f} s; "
-          f"{result['denied_share']:.0%} of the mix denied)")
+    print(
+        f"engine: {result['pods_per_second']:,.0f} objects/s on one core "
+        f"({result['evaluated']:,} evaluations in {result['seconds']:.1f} s; "
+        f"{result['denied_share']:.0%} of the mix denied)"
+    )
     return 0
 
 

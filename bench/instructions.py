@@ -68,9 +68,21 @@ print(len(items), file=sys.__stdout__)
 def count(what: str, rounds: int, tree: Path) -> tuple[int, int]:
     """(instructions, items per round) of one run under callgrind."""
     result = subprocess.run(
-        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-         sys.executable, "-c", _HARNESS, what, str(rounds), str(tree)],
-        capture_output=True, text=True, check=True, cwd=tree,
+        [
+            "valgrind",
+            "--tool=callgrind",
+            "--callgrind-out-file=/dev/null",
+            sys.executable,
+            "-c",
+            _HARNESS,
+            what,
+            str(rounds),
+            str(tree),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tree,
         env={**os.environ, "PYTHONHASHSEED": "0"},
     )
     match = re.search(r"Collected : (\d+)", result.stderr)
@@ -80,8 +92,9 @@ def count(what: str, rounds: int, tree: Path) -> tuple[int, int]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("what", choices=["engine", "validate", "mutate"])
     parser.add_argument("--tree", type=Path, default=REPO, help="a copy of the repo to measure")
     parser.add_argument("--rounds", type=int, default=5)
@@ -93,8 +106,10 @@ def main() -> int:
     total, _ = count(args.what, args.rounds, tree)
     per = (total - base) / (args.rounds * items)
     unit = "evaluation" if args.what == "engine" else "review"
-    print(f"{args.what} ({tree}): {per:,.0f} instructions per {unit}"
-          f" ({args.rounds} rounds of {items})")
+    print(
+        f"{args.what} ({tree}): {per:,.0f} instructions per {unit}"
+        f" ({args.rounds} rounds of {items})"
+    )
     return 0
 
 

@@ -40,14 +40,25 @@ def windows_app_pod(i: int, containers: int = 1) -> Obj:
             "namespace": "apps",
             "labels": {"app": "iis", "tier": "web", "pod-template-hash": "5d8f7c9b6"},
             "annotations": {"prometheus.io/scrape": "true"},
-            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "iis-5d8f7c9b6",
-                                 "uid": "5b1d4a4e-0000-4000-8000-000000000000", "controller": True}],
+            "ownerReferences": [
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "ReplicaSet",
+                    "name": "iis-5d8f7c9b6",
+                    "uid": "5b1d4a4e-0000-4000-8000-000000000000",
+                    "controller": True,
+                }
+            ],
         },
         "spec": {
             "nodeSelector": {"kubernetes.io/os": "windows"},
-            "tolerations": [{"key": "os", "operator": "Equal", "value": "windows", "effect": "NoSchedule"}],
+            "tolerations": [
+                {"key": "os", "operator": "Equal", "value": "windows", "effect": "NoSchedule"}
+            ],
             "containers": [_container(f"app-{c}", WIN) for c in range(containers)],
-            "volumes": [{"name": "config", "configMap": {"name": "iis-config", "defaultMode": 420}}],
+            "volumes": [
+                {"name": "config", "configMap": {"name": "iis-config", "defaultMode": 420}}
+            ],
             "dnsPolicy": "ClusterFirst",
             "restartPolicy": "Always",
             "terminationGracePeriodSeconds": 30,
@@ -91,8 +102,10 @@ def linux_pod(i: int) -> Obj:
     pod["spec"]["securityContext"] = {"runAsNonRoot": True, "runAsUser": 1000, "fsGroup": 2000}
     for container in pod["spec"]["containers"]:
         container["image"] = "nginx:1.27"
-        container["securityContext"] = {"allowPrivilegeEscalation": False,
-                                        "capabilities": {"drop": ["ALL"]}}
+        container["securityContext"] = {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+        }
     return pod
 
 
@@ -110,7 +123,10 @@ def deployment(pod: Obj) -> Obj:
 def mix(count: int, seed: int = 7) -> list[Obj]:
     rng = random.Random(seed)
     makers = (
-        [windows_app_pod] * 9 + [hostprocess_pod] * 2 + [bad_windows_pod] * 4 + [warned_windows_pod]
+        [windows_app_pod] * 9
+        + [hostprocess_pod] * 2
+        + [bad_windows_pod] * 4
+        + [warned_windows_pod]
         + [linux_pod] * 4
     )
     objects = []

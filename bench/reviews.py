@@ -61,30 +61,46 @@ def _managed_fields(obj: Obj, manager: str) -> list[Obj]:
         if isinstance(value, dict):
             return {f"f:{k}": fields(v) for k, v in value.items()}
         if isinstance(value, list):
-            return {f'k:{{"name":"{item.get("name", i)}"}}' if isinstance(item, dict) else f"v:{i}":
-                    fields(item) for i, item in enumerate(value)}
+            return {
+                f'k:{{"name":"{item.get("name", i)}"}}'
+                if isinstance(item, dict)
+                else f"v:{i}": fields(item)
+                for i, item in enumerate(value)
+            }
         return {}
 
-    return [{
-        "manager": manager,
-        "operation": "Update",
-        "apiVersion": obj.get("apiVersion", "v1"),
-        "time": "2026-11-20T10:15:00Z",
-        "fieldsType": "FieldsV1",
-        "fieldsV1": {"f:metadata": fields({k: v for k, v in obj["metadata"].items()
-                                           if k in ("labels", "annotations")}),
-                     "f:spec": fields(obj.get("spec", {}))},
-    }]
+    return [
+        {
+            "manager": manager,
+            "operation": "Update",
+            "apiVersion": obj.get("apiVersion", "v1"),
+            "time": "2026-11-20T10:15:00Z",
+            "fieldsType": "FieldsV1",
+            "fieldsV1": {
+                "f:metadata": fields(
+                    {k: v for k, v in obj["metadata"].items() if k in ("labels", "annotations")}
+                ),
+                "f:spec": fields(obj.get("spec", {})),
+            },
+        }
+    ]
 
 
 def _env(n: int) -> Obj:
     if n % 5 == 3:
-        return {"name": f"POD_FIELD_{n}", "valueFrom": {"fieldRef": {"apiVersion": "v1",
-                                                                      "fieldPath": "metadata.name"}}}
+        return {
+            "name": f"POD_FIELD_{n}",
+            "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.name"}},
+        }
     if n % 5 == 4:
-        return {"name": f"SECRET_{n}", "valueFrom": {"secretKeyRef": {"name": "app-secrets",
-                                                                       "key": f"key-{n}"}}}
-    return {"name": f"APP_SETTING_{n}", "value": f"https://service-{n}.apps.svc.cluster.local:8443/api"}
+        return {
+            "name": f"SECRET_{n}",
+            "valueFrom": {"secretKeyRef": {"name": "app-secrets", "key": f"key-{n}"}},
+        }
+    return {
+        "name": f"APP_SETTING_{n}",
+        "value": f"https://service-{n}.apps.svc.cluster.local:8443/api",
+    }
 
 
 def _pod_spec_of(obj: Obj) -> Obj:
@@ -101,8 +117,10 @@ def _grow(obj: Obj, target: int, containers: int, init: bool) -> Obj:
         sidecar = copy.deepcopy(first)
         sidecar.pop("securityContext", None)  # the sidecars are clean: only the app is at fault
         sidecar["name"] = f"sidecar-{len(spec['containers'])}"
-        sidecar["resources"] = {"requests": {"cpu": "100m", "memory": "128Mi"},
-                                "limits": {"memory": "128Mi"}}
+        sidecar["resources"] = {
+            "requests": {"cpu": "100m", "memory": "128Mi"},
+            "limits": {"memory": "128Mi"},
+        }
         spec["containers"].append(sidecar)
     if init:
         init_container = copy.deepcopy(spec["containers"][-1])
@@ -139,14 +157,21 @@ def _review(obj: Obj, operation: str, old: Obj | None = None) -> Obj:
         "apiVersion": "admission.k8s.io/v1",
         "request": {
             "uid": _uid(f"{operation}/{kind}/{name}"),
-            "kind": gvk, "resource": gvr, "requestKind": gvk, "requestResource": gvr,
-            "name": name, "namespace": obj["metadata"].get("namespace", "apps"),
+            "kind": gvk,
+            "resource": gvr,
+            "requestKind": gvk,
+            "requestResource": gvr,
+            "name": name,
+            "namespace": obj["metadata"].get("namespace", "apps"),
             "operation": operation,
             "userInfo": {
                 "username": "system:serviceaccount:kube-system:replicaset-controller",
                 "uid": _uid("replicaset-controller"),
-                "groups": ["system:serviceaccounts", "system:serviceaccounts:kube-system",
-                           "system:authenticated"],
+                "groups": [
+                    "system:serviceaccounts",
+                    "system:serviceaccounts:kube-system",
+                    "system:authenticated",
+                ],
             },
             "object": obj,
             "oldObject": old,
@@ -186,8 +211,12 @@ def build(shape: str, variant: str, i: int = 0) -> Review:
         new["metadata"]["labels"]["rollout"] = "canary"
         body = _review_body(new, "UPDATE", old)
         return Review(shape, variant, body, expect_denied=False)
-    containers, init = {"pod-5k": (1, False), "pod-15k": (2, False),
-                        "pod-70k": (4, True), "deployment": (1, False)}[shape]
+    containers, init = {
+        "pod-5k": (1, False),
+        "pod-15k": (2, False),
+        "pod-70k": (4, True),
+        "deployment": (1, False),
+    }[shape]
     obj = deployment(pod) if shape == "deployment" else pod
     grown = _grow(obj, TARGETS[shape], containers, init)
     return Review(shape, variant, _review_body(grown, "CREATE"), expect_denied=variant == "bad")
@@ -195,14 +224,20 @@ def build(shape: str, variant: str, i: int = 0) -> Review:
 
 def wrk_set() -> list[Review]:
     """20 bodies, shapes interleaved (round-robin order), 4 denied."""
-    return [build(shape, _VARIANTS[shape][round_], round_)
-            for round_ in range(4) for shape in SHAPES]
+    return [
+        build(shape, _VARIANTS[shape][round_], round_) for round_ in range(4) for shape in SHAPES
+    ]
 
 
 # One body per shape for hey, in bench/mix.py's proportions as far as five bodies go: the
 # 5 KB pod is the denied one (1 in 5), the Deployment a Linux one, the UPDATE a HostProcess pod.
-_HEY_VARIANTS = {"pod-5k": "bad", "pod-15k": "windows", "pod-70k": "windows",
-                 "deployment": "linux", "pod-update": "hostprocess"}
+_HEY_VARIANTS = {
+    "pod-5k": "bad",
+    "pod-15k": "windows",
+    "pod-70k": "windows",
+    "deployment": "linux",
+    "pod-update": "hostprocess",
+}
 
 
 def hey_set() -> list[Review]:

@@ -77,10 +77,26 @@ class Durations:
     check_repeats: int
 
 
-FULL = Durations(warmup=5, wrk=15, hey=10, rates=(250, 500, 1000, 2000), engine=5,
-                 engine_count=2000, check_files=1000, check_repeats=3)
-QUICK = Durations(warmup=0.5, wrk=1, hey=1, rates=(250, 1000), engine=0.5,
-                  engine_count=200, check_files=50, check_repeats=1)
+FULL = Durations(
+    warmup=5,
+    wrk=15,
+    hey=10,
+    rates=(250, 500, 1000, 2000),
+    engine=5,
+    engine_count=2000,
+    check_files=1000,
+    check_repeats=3,
+)
+QUICK = Durations(
+    warmup=0.5,
+    wrk=1,
+    hey=1,
+    rates=(250, 1000),
+    engine=0.5,
+    engine_count=200,
+    check_files=50,
+    check_repeats=1,
+)
 
 
 def log(message: str) -> None:
@@ -103,8 +119,16 @@ def machine() -> dict[str, Any]:
             if line.startswith("MemTotal:"):
                 mem_kib = int(line.split()[1])
     versions: dict[str, str] = {"python": platform.python_version()}
-    for module in ("uvicorn", "fastapi", "starlette", "pydantic", "orjson", "uvloop",
-                   "httptools", "yaml"):
+    for module in (
+        "uvicorn",
+        "fastapi",
+        "starlette",
+        "pydantic",
+        "orjson",
+        "uvloop",
+        "httptools",
+        "yaml",
+    ):
         try:
             versions[module] = str(__import__(module).__version__)
         except (ImportError, AttributeError):
@@ -137,8 +161,9 @@ def _tool_version(tool: str) -> str:
     if tool == "wrk":
         out = subprocess.run([path, "--version"], capture_output=True, text=True, check=False)
         return (out.stdout or out.stderr).split(" [")[0].strip()
-    out = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", tool], capture_output=True,
-                         text=True, check=False)
+    out = subprocess.run(
+        ["dpkg-query", "-W", "-f", "${Version}", tool], capture_output=True, text=True, check=False
+    )
     return f"hey {out.stdout.strip()}" if out.returncode == 0 else "hey (version unknown)"
 
 
@@ -220,14 +245,25 @@ class Server:
 def server(name: str, workdir: Path) -> Iterator[Server]:
     port = free_port()
     certs = workdir / "certs"
-    common = ["--cert-file", str(certs / "tls.crt"), "--key-file", str(certs / "tls.key"),
-              "--port", str(port)]
+    common = [
+        "--cert-file",
+        str(certs / "tls.crt"),
+        "--key-file",
+        str(certs / "tls.key"),
+        "--port",
+        str(port),
+    ]
     if name == "echo":
         from winpod.config import load_config
 
         keep_alive = load_config(None).webhook.keepAliveSeconds  # what `winpod serve` uses
-        argv = [sys.executable, str(REPO / "bench" / "echo_app.py"), *common,
-                "--keep-alive", str(keep_alive)]
+        argv = [
+            sys.executable,
+            str(REPO / "bench" / "echo_app.py"),
+            *common,
+            "--keep-alive",
+            str(keep_alive),
+        ]
     else:
         argv = [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", *common]
     stderr = open(workdir / f"{name}.log", "wb")  # noqa: SIM115 - closed below
@@ -260,9 +296,12 @@ def _wait_ready(running: Server, log_file: Path) -> None:
     raise RuntimeError(f"{running.name} did not answer /healthz within 30 s")
 
 
-def request(running: Server, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
-    conn = http.client.HTTPSConnection("127.0.0.1", running.port, timeout=10,
-                                       context=running.context())
+def request(
+    running: Server, method: str, path: str, body: bytes | None = None
+) -> tuple[int, bytes]:
+    conn = http.client.HTTPSConnection(
+        "127.0.0.1", running.port, timeout=10, context=running.context()
+    )
     try:
         headers = {"Content-Type": "application/json"} if body is not None else {}
         conn.request(method, path, body=body, headers=headers)
@@ -312,20 +351,33 @@ end
 
 
 def wrk(running: Server, path: str, script: Path, seconds: float) -> dict[str, Any]:
-    argv = [*pinned(1), "wrk", "-t1", f"-c{CONNECTIONS}", f"-d{max(1, round(seconds))}s",
-            "--timeout", "10s", "-s", str(script), running.url(path)]
+    argv = [
+        *pinned(1),
+        "wrk",
+        "-t1",
+        f"-c{CONNECTIONS}",
+        f"-d{max(1, round(seconds))}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(script),
+        running.url(path),
+    ]
     out = subprocess.run(argv, capture_output=True, text=True, check=False)
     for line in out.stdout.splitlines():
         if line.startswith("WRKJSON "):
-            result: dict[str, Any] = json.loads(line[len("WRKJSON "):])
+            result: dict[str, Any] = json.loads(line[len("WRKJSON ") :])
             result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
-            result["errors"] = sum(result[k] for k in ("status", "connect", "read", "write",
-                                                       "timeout"))
+            result["errors"] = sum(
+                result[k] for k in ("status", "connect", "read", "write", "timeout")
+            )
             return result
     raise RuntimeError(f"wrk printed no summary: {out.stdout[-500:]} {out.stderr[-500:]}")
 
 
-def hey(running: Server, path: str, bodies: Sequence[Path], rate: int, seconds: float) -> dict[str, Any]:
+def hey(
+    running: Server, path: str, bodies: Sequence[Path], rate: int, seconds: float
+) -> dict[str, Any]:
     """HEY_PROCESSES hey processes, one body each, CONNECTIONS connections in all, at `rate`
     req/s together. Percentiles over every request that reused a connection (the first of each
     connection also pays a TLS handshake, which the apiserver's warm pool does not)."""
@@ -333,10 +385,29 @@ def hey(running: Server, path: str, bodies: Sequence[Path], rate: int, seconds: 
     per_worker_qps = rate / (per_conn * len(bodies))
     processes = [
         subprocess.Popen(
-            [*pinned(1), "hey", "-z", f"{max(1, round(seconds))}s", "-c", str(per_conn),
-             "-q", f"{per_worker_qps:g}", "-m", "POST", "-T", "application/json", "-D", str(body),
-             "-o", "csv", "-cpus", "1", running.url(path)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            [
+                *pinned(1),
+                "hey",
+                "-z",
+                f"{max(1, round(seconds))}s",
+                "-c",
+                str(per_conn),
+                "-q",
+                f"{per_worker_qps:g}",
+                "-m",
+                "POST",
+                "-T",
+                "application/json",
+                "-D",
+                str(body),
+                "-o",
+                "csv",
+                "-cpus",
+                "1",
+                running.url(path),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         for body in bodies
     ]
@@ -384,7 +455,9 @@ def preflight(running: Server, reviews: Sequence[review_bodies.Review]) -> dict[
         for review in reviews:
             status, body = request(running, "POST", f"{path}?timeout=10s", review.body)
             if status != 200:
-                raise RuntimeError(f"{running.name} {path} {review.name}: HTTP {status} {body[:300]!r}")
+                raise RuntimeError(
+                    f"{running.name} {path} {review.name}: HTTP {status} {body[:300]!r}"
+                )
             answer = orjson.loads(body)["response"]
             if answer["uid"] != orjson.loads(review.body)["request"]["uid"]:
                 raise RuntimeError(f"{running.name} {path} {review.name}: wrong uid")
@@ -398,26 +471,38 @@ def _wrk_step(running: Server, path: str, script: Path, d: Durations) -> dict[st
     figures = wrk(running, path, script, d.wrk)
     cpu = cpu_seconds(running.pid) - cpu_before
     figures["cpu_ms_per_1000"] = cpu * 1000 / max(1, figures["requests"]) * 1000
-    log(f"  {running.name} wrk {path}: {figures['rps']:,.0f} req/s, "
-        f"{figures['cpu_ms_per_1000']:.0f} CPU-ms/1000, {figures['errors']} errors")
+    log(
+        f"  {running.name} wrk {path}: {figures['rps']:,.0f} req/s, "
+        f"{figures['cpu_ms_per_1000']:.0f} CPU-ms/1000, {figures['errors']} errors"
+    )
     return figures
 
 
-def _hey_step(running: Server, path: str, bodies: Sequence[Path], rate: int,
-              d: Durations) -> dict[str, Any]:
+def _hey_step(
+    running: Server, path: str, bodies: Sequence[Path], rate: int, d: Durations
+) -> dict[str, Any]:
     figures = hey(running, path, bodies, rate, d.hey)
-    log(f"  {running.name} hey {path} @{rate}: p50 {figures['p50_ms']:.1f} "
+    log(
+        f"  {running.name} hey {path} @{rate}: p50 {figures['p50_ms']:.1f} "
         f"p95 {figures['p95_ms']:.1f} p99 {figures['p99_ms']:.1f} ms, "
-        f"{figures['achieved']:,.0f} req/s achieved, {figures['errors']} errors")
+        f"{figures['achieved']:,.0f} req/s achieved, {figures['errors']} errors"
+    )
     return figures
 
 
-def serve_both(workdir: Path, d: Durations, script: Path, hey_bodies: Sequence[Path],
-               reviews: Sequence[review_bodies.Review]) -> dict[str, dict[str, Any]]:
+def serve_both(
+    workdir: Path,
+    d: Durations,
+    script: Path,
+    hey_bodies: Sequence[Path],
+    reviews: Sequence[review_bodies.Review],
+) -> dict[str, dict[str, Any]]:
     """Both servers up on core 0, loaded one at a time and in turn, measurement by
     measurement: a neighbour's burst of load then hits the echo and winpod alike instead of
     whichever happened to run at the time. The idle one costs nothing meanwhile."""
-    results: dict[str, dict[str, Any]] = {name: {"wrk": {}, "hey": {}} for name in ("echo", "winpod")}
+    results: dict[str, dict[str, Any]] = {
+        name: {"wrk": {}, "hey": {}} for name in ("echo", "winpod")
+    }
     log("  echo and winpod: starting on core 0")
     with server("echo", workdir) as echo, server("winpod", workdir) as winpod:
         servers = {"echo": echo, "winpod": winpod}
@@ -445,8 +530,10 @@ def serve_both(workdir: Path, d: Durations, script: Path, hey_bodies: Sequence[P
 def webhook_part(d: Durations) -> dict[str, Any]:
     missing = [tool for tool in ("wrk", "hey") if shutil.which(tool) is None]
     if missing:
-        return {"skipped": f"{' and '.join(missing)} not installed "
-                           f"(Debian: apt-get install -y {' '.join(missing)})"}
+        return {
+            "skipped": f"{' and '.join(missing)} not installed "
+            f"(Debian: apt-get install -y {' '.join(missing)})"
+        }
     with tempfile.TemporaryDirectory(prefix="winpod-bench-") as tmp:
         workdir = Path(tmp)
         write_certs(workdir / "certs")
@@ -464,9 +551,10 @@ def webhook_part(d: Durations) -> dict[str, Any]:
             path.write_bytes(review.body)
             hey_bodies.append(path)
         result: dict[str, Any] = {
-            "bodies": [{"name": r.name, "shape": r.shape, "bytes": len(r.body),
-                        "denied": r.expect_denied}
-                       for r in reviews],
+            "bodies": [
+                {"name": r.name, "shape": r.shape, "bytes": len(r.body), "denied": r.expect_denied}
+                for r in reviews
+            ],
             "hey_bodies": [p.name for p in hey_bodies],
             "pinned": bool(pinned(1)),
         }
@@ -586,8 +674,9 @@ def _webhook_section(w: dict[str, Any] | None) -> list[str]:
         "",
         f"Request mix: {len(w['bodies'])} AdmissionReview bodies from bench/reviews.py, "
         f"round-robin, {denied} of them denied ({denied / len(w['bodies']):.0%}): "
-        + ", ".join(f"{shape} ({min(b) / 1000:.1f} to {max(b) / 1000:.1f} KB)"
-                    for shape, b in sizes.items())
+        + ", ".join(
+            f"{shape} ({min(b) / 1000:.1f} to {max(b) / 1000:.1f} KB)" for shape, b in sizes.items()
+        )
         + ". Checked before timing: every body answered 200 with its uid; winpod denied "
         + ", ".join(f"{p['denied']}/{p['of']} on {path}" for path, p in pod["preflight"].items())
         + " (/mutate judges Pod CREATEs only; a pod UPDATE with an unchanged spec is not denied).",
@@ -707,16 +796,23 @@ def summary(results: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="a few seconds per part (CI smoke)")
-    parser.add_argument("--parts", default="engine,check,webhook",
-                        help="comma-separated: engine, check, webhook (default: all)")
+    parser.add_argument(
+        "--parts",
+        default="engine,check,webhook",
+        help="comma-separated: engine, check, webhook (default: all)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="markdown report to write")
     parser.add_argument("--json", type=Path, help="also write every figure as JSON here")
     parser.add_argument("--compare", type=Path, help="a --json file of an earlier run")
-    parser.add_argument("--tree", type=Path,
-                        help="measure the winpod in this directory (a changed copy of the repo)")
+    parser.add_argument(
+        "--tree",
+        type=Path,
+        help="measure the winpod in this directory (a changed copy of the repo)",
+    )
     args = parser.parse_args(argv)
     if args.tree:
         global TREE
@@ -731,8 +827,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = parts - {"engine", "check", "webhook"}
     if unknown:
         parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
-    command = "python bench/run.py" + (" " + " ".join(argv if argv is not None else sys.argv[1:])
-                                       if (argv if argv is not None else sys.argv[1:]) else "")
+    command = "python bench/run.py" + (
+        " " + " ".join(argv if argv is not None else sys.argv[1:])
+        if (argv if argv is not None else sys.argv[1:])
+        else ""
+    )
     compare = json.loads(args.compare.read_text()) if args.compare else None
     results: dict[str, Any] = {"command": command, "tree": str(TREE), "machine": machine()}
     started = time.monotonic()

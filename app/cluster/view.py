@@ -266,7 +266,11 @@ class ClusterSnapshotView:
 
     @classmethod
     def read(
-        cls, config: EngineSettings, client: Any, page_size: int = 500, namespaces: list[str] | None = None
+        cls,
+        config: EngineSettings,
+        client: Any,
+        page_size: int = 500,
+        namespaces: list[str] | None = None,
     ) -> ClusterSnapshotView:
         """List RuntimeClasses and read /version once, and either list every Namespace or, when
         `namespaces` is given, get just those (so a user allowed only `get` on a few namespaces

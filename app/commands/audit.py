@@ -90,7 +90,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         client = make_api_client(args.kubeconfig, args.context)
         namespaces = sorted(set(args.namespaces)) if args.namespaces else None
-        view = ClusterSnapshotView.read(config, client, page_size=args.page_size, namespaces=namespaces)
+        view = ClusterSnapshotView.read(
+            config, client, page_size=args.page_size, namespaces=namespaces
+        )
         for missing in sorted(set(namespaces or ()) - set(view.namespaces)):
             print(f"winpod audit: namespace {missing} not found", file=sys.stderr)
         evaluate = engine_evaluator(engine, view, mutate=args.mutate)

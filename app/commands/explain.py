@@ -95,6 +95,8 @@ def _apiserver_facts(rule_id: str) -> list[str]:
             os_name = "linux" if entry in apifields.LINUX_FORBIDDEN else "windows"
             how = {"present": "in any value", "true": "when true", "nonEmpty": "when non-empty"}
             until = f" until {entry.windows_until}" if entry.windows_until else ""
-            said.append(f"rejected {how[entry.windows]} on a pod with spec.os.name {os_name}{until}")
+            said.append(
+                f"rejected {how[entry.windows]} on a pod with spec.os.name {os_name}{until}"
+            )
         lines.append(f"{path}: {'; '.join(said)}")
     return lines

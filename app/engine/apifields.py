@@ -107,7 +107,10 @@ FIELDS: tuple[ApiField, ...] = (
     ApiField("spec.hostIPC", "windows-host-ipc", windows="true"),
     ApiField("spec.shareProcessNamespace", "windows-share-process-namespace", windows="present"),
     ApiField(
-        "spec.hostUsers", "windows-host-users", added=_v("1.25"), gate=USER_NAMESPACES,
+        "spec.hostUsers",
+        "windows-host-users",
+        added=_v("1.25"),
+        gate=USER_NAMESPACES,
         windows="present",
     ),
     ApiField("spec.securityContext.runAsUser", "windows-run-as-user", windows="present"),
@@ -115,80 +118,140 @@ FIELDS: tuple[ApiField, ...] = (
     ApiField("spec.securityContext.fsGroup", "windows-fs-group", windows="present"),
     ApiField("spec.securityContext.fsGroupChangePolicy", "windows-fs-group", windows="present"),
     ApiField(
-        "spec.securityContext.supplementalGroups", "windows-supplemental-groups",
+        "spec.securityContext.supplementalGroups",
+        "windows-supplemental-groups",
         windows="present",
     ),
     ApiField(
-        "spec.securityContext.supplementalGroupsPolicy", "windows-supplemental-groups",
-        added=_v("1.31"), gate=SUPPLEMENTAL_GROUPS_POLICY, windows="present",
+        "spec.securityContext.supplementalGroupsPolicy",
+        "windows-supplemental-groups",
+        added=_v("1.31"),
+        gate=SUPPLEMENTAL_GROUPS_POLICY,
+        windows="present",
     ),
     ApiField("spec.securityContext.sysctls", "windows-sysctls", windows="nonEmpty"),
     ApiField("spec.securityContext.seLinuxOptions", "windows-selinux-options", windows="present"),
     ApiField(
-        "spec.securityContext.seLinuxChangePolicy", "windows-selinux-options", added=_v("1.32"),
-        gate=SELINUX_CHANGE_POLICY, windows="present",
+        "spec.securityContext.seLinuxChangePolicy",
+        "windows-selinux-options",
+        added=_v("1.32"),
+        gate=SELINUX_CHANGE_POLICY,
+        windows="present",
     ),
     ApiField("spec.securityContext.seccompProfile", "windows-seccomp-profile", windows="present"),
     ApiField(
-        "spec.securityContext.appArmorProfile", "windows-apparmor-profile", added=_v("1.30"),
+        "spec.securityContext.appArmorProfile",
+        "windows-apparmor-profile",
+        added=_v("1.30"),
         windows="present",
     ),
     ApiField(
-        "spec.resources", "windows-pod-level-resources", added=_v("1.32"),
-        gate=POD_LEVEL_RESOURCES, windows="present",
+        "spec.resources",
+        "windows-pod-level-resources",
+        added=_v("1.32"),
+        gate=POD_LEVEL_RESOURCES,
+        windows="present",
     ),
     # Before 1.27 the apiserver copied the legacy seccomp annotations into seccompProfile and
     # then rejected that field; from 1.27 they are "non-functional" and only warned about.
     ApiField(
-        "metadata.annotations.*", "windows-seccomp-profile", windows="present",
+        "metadata.annotations.*",
+        "windows-seccomp-profile",
+        windows="present",
         windows_until=_SECCOMP_ANNOTATIONS_UNTIL,
         key_filter=r"^seccomp\.security\.alpha\.kubernetes\.io/pod$",
     ),
     ApiField(
-        "metadata.annotations.*", "windows-seccomp-profile", windows="present",
+        "metadata.annotations.*",
+        "windows-seccomp-profile",
+        windows="present",
         windows_until=_SECCOMP_ANNOTATIONS_UNTIL,
         key_filter=r"^container\.seccomp\.security\.alpha\.kubernetes\.io/.+$",
         names_container=True,
     ),
     # --- container level (every kind of container): validateWindows ---------------------------
-    ApiField("securityContext.privileged", "windows-privileged", container=True,
-             windows="present"),
-    ApiField("securityContext.allowPrivilegeEscalation", "windows-allow-privilege-escalation",
-             container=True, windows="present"),
-    ApiField("securityContext.capabilities", "windows-capabilities", container=True,
-             windows="present"),
-    ApiField("securityContext.procMount", "windows-proc-mount", container=True,
-             windows="present"),
-    ApiField("securityContext.readOnlyRootFilesystem", "windows-read-only-root-filesystem",
-             container=True, windows="present"),
-    ApiField("securityContext.runAsUser", "windows-run-as-user", container=True,
-             windows="present"),
-    ApiField("securityContext.runAsGroup", "windows-run-as-group", container=True,
-             windows="present"),
-    ApiField("securityContext.seLinuxOptions", "windows-selinux-options", container=True,
-             windows="present"),
-    ApiField("securityContext.seccompProfile", "windows-seccomp-profile", container=True,
-             windows="present"),
-    ApiField("securityContext.appArmorProfile", "windows-apparmor-profile", container=True,
-             added=_v("1.30"), windows="present"),
+    ApiField("securityContext.privileged", "windows-privileged", container=True, windows="present"),
+    ApiField(
+        "securityContext.allowPrivilegeEscalation",
+        "windows-allow-privilege-escalation",
+        container=True,
+        windows="present",
+    ),
+    ApiField(
+        "securityContext.capabilities", "windows-capabilities", container=True, windows="present"
+    ),
+    ApiField("securityContext.procMount", "windows-proc-mount", container=True, windows="present"),
+    ApiField(
+        "securityContext.readOnlyRootFilesystem",
+        "windows-read-only-root-filesystem",
+        container=True,
+        windows="present",
+    ),
+    ApiField("securityContext.runAsUser", "windows-run-as-user", container=True, windows="present"),
+    ApiField(
+        "securityContext.runAsGroup", "windows-run-as-group", container=True, windows="present"
+    ),
+    ApiField(
+        "securityContext.seLinuxOptions",
+        "windows-selinux-options",
+        container=True,
+        windows="present",
+    ),
+    ApiField(
+        "securityContext.seccompProfile",
+        "windows-seccomp-profile",
+        container=True,
+        windows="present",
+    ),
+    ApiField(
+        "securityContext.appArmorProfile",
+        "windows-apparmor-profile",
+        container=True,
+        added=_v("1.30"),
+        windows="present",
+    ),
     # --- fields the apiserver never rejects for Windows, but knows only from some release ------
-    ApiField("lifecycle.stopSignal", "windows-stop-signal", container=True, added=_v("1.33"),
-             gate=CONTAINER_STOP_SIGNALS),
-    ApiField("spec.volumes[*].emptyDir.mode", "windows-emptydir-mode", added=_v("1.37"),
-             gate=EMPTY_DIR_VOLUME_MODE),
-    ApiField("volumeMounts[*].bindMountOptions", "windows-bind-mount-options", container=True,
-             added=_v("1.37"), gate=VOLUME_BIND_MOUNT_OPTIONS),
-    ApiField("spec.securityContext.windowsOptions.hostProcess", "windows-hostprocess-pod-security",
-             added=_v("1.22"), gate=HOST_PROCESS),
-    ApiField("securityContext.windowsOptions.hostProcess", "windows-hostprocess-pod-security",
-             container=True, added=_v("1.22"), gate=HOST_PROCESS),
+    ApiField(
+        "lifecycle.stopSignal",
+        "windows-stop-signal",
+        container=True,
+        added=_v("1.33"),
+        gate=CONTAINER_STOP_SIGNALS,
+    ),
+    ApiField(
+        "spec.volumes[*].emptyDir.mode",
+        "windows-emptydir-mode",
+        added=_v("1.37"),
+        gate=EMPTY_DIR_VOLUME_MODE,
+    ),
+    ApiField(
+        "volumeMounts[*].bindMountOptions",
+        "windows-bind-mount-options",
+        container=True,
+        added=_v("1.37"),
+        gate=VOLUME_BIND_MOUNT_OPTIONS,
+    ),
+    ApiField(
+        "spec.securityContext.windowsOptions.hostProcess",
+        "windows-hostprocess-pod-security",
+        added=_v("1.22"),
+        gate=HOST_PROCESS,
+    ),
+    ApiField(
+        "securityContext.windowsOptions.hostProcess",
+        "windows-hostprocess-pod-security",
+        container=True,
+        added=_v("1.22"),
+        gate=HOST_PROCESS,
+    ),
 )
 
 # validateLinux: with spec.os.name linux, windowsOptions (any value, even {}) is rejected.
 LINUX_FORBIDDEN: tuple[ApiField, ...] = (
     ApiField("spec.securityContext.windowsOptions", "linux-windows-options", windows="present"),
-    ApiField("securityContext.windowsOptions", "linux-windows-options", container=True,
-             windows="present"),
+    ApiField(
+        "securityContext.windowsOptions", "linux-windows-options", container=True, windows="present"
+    ),
 )
 
 
@@ -197,7 +260,9 @@ def unavailable_reason(
 ) -> str | None:
     """Why the apiserver at `version` would not keep the field on a new pod, or None."""
     if not field.exists_at(version):
-        return f"not a field in Kubernetes {version} (added in {field.added}): the apiserver drops it"
+        return (
+            f"not a field in Kubernetes {version} (added in {field.added}): the apiserver drops it"
+        )
     if field.dropped_at(version, gates) and field.gate is not None:
         if gates and gates.get(field.gate.name) is False:
             return (

@@ -377,8 +377,14 @@ def hints_without_placement(data: RuleInput) -> Iterator[Hit]:
         )
 
 
-@check_function("no-matching-node", when=lambda facts: bool(facts.spec.get("nodeSelector")
-                or facts.spec.get("affinity") or facts.spec.get("runtimeClassName")))
+@check_function(
+    "no-matching-node",
+    when=lambda facts: bool(
+        facts.spec.get("nodeSelector")
+        or facts.spec.get("affinity")
+        or facts.spec.get("runtimeClassName")
+    ),
+)
 def no_matching_node(data: RuleInput) -> Iterator[Hit]:
     for where in data.os.no_node:
         yield Hit(where.path, None, message=where.reason)
@@ -427,8 +433,9 @@ def _reaches_windows_nodes(data: RuleInput) -> str | None:
     return None
 
 
-@check_function("linux-only-pod-reaches-windows", when=lambda facts: bool(
-    facts.spec.get("tolerations")))
+@check_function(
+    "linux-only-pod-reaches-windows", when=lambda facts: bool(facts.spec.get("tolerations"))
+)
 def linux_only_pod_reaches_windows(data: RuleInput) -> Iterator[Hit]:
     """The DaemonSet problem: no OS placement, a toleration that lets it onto Windows nodes, and
     Linux-only features that fail there. Documented per-hit message: it names the features."""
@@ -441,7 +448,9 @@ def linux_only_pod_reaches_windows(data: RuleInput) -> Iterator[Hit]:
     features = _linux_only_features(data.facts)
     if not features:
         return
-    shown = ", ".join(features[:3]) + (f" and {len(features) - 3} more" if len(features) > 3 else "")
+    shown = ", ".join(features[:3]) + (
+        f" and {len(features) - 3} more" if len(features) > 3 else ""
+    )
     yield Hit(
         "spec.tolerations",
         None,
@@ -482,7 +491,9 @@ def run_as_container_administrator(data: RuleInput) -> Iterator[Hit]:
     if pod_user:
         return
     for ref, options, host_process in zip(
-        facts.containers, facts.container_windows_options, facts.container_host_process,
+        facts.containers,
+        facts.container_windows_options,
+        facts.container_host_process,
         strict=True,
     ):
         if host_process or options.get("runAsUserName"):

@@ -56,9 +56,7 @@ class _RuleSet:
     rules: dict[str, tuple[int, CompiledRule]]  # by id: the rule order and the rule
 
 
-def _layout(
-    rules: list[CompiledRule], api_tests: list[_ApiTest], api_os: str | None
-) -> _RuleSet:
+def _layout(rules: list[CompiledRule], api_tests: list[_ApiTest], api_os: str | None) -> _RuleSet:
     functions: list[_Function] = []
     pod, container = TrieNode(), TrieNode()
     for order, rule in enumerate(rules):
@@ -86,9 +84,7 @@ def _predicate(item: _Test | _ApiTest) -> Predicate:
     return item[3].test
 
 
-def _api_tests(
-    version: KubeVersion, os_name: str, gates: Mapping[str, bool]
-) -> list[_ApiTest]:
+def _api_tests(version: KubeVersion, os_name: str, gates: Mapping[str, bool]) -> list[_ApiTest]:
     """The apiserver facts that matter at `version` for pods judged as `os_name`."""
     tests: list[_ApiTest] = []
     if os_name == "windows":
@@ -405,8 +401,7 @@ def _collect(
 
 def _under(path: str, roots: tuple[str, ...]) -> bool:
     return any(
-        path == root or path.startswith(root + ".") or path.startswith(root + "[")
-        for root in roots
+        path == root or path.startswith(root + ".") or path.startswith(root + "[") for root in roots
     )
 
 

@@ -58,7 +58,6 @@ Walker = Callable[[Any, str, Emit], None]
 Guard = Callable[[Any], Callable[[Any, str | None], bool] | None]
 
 
-
 def compile_walker(root: TrieNode, guard: Guard | None = None) -> Walker:
     """Turn the trie into one straight-line Python function: `walker(value, path, emit)` emits
     every payload whose path `value` (found at `path`) reaches, nulls counting as absent.
@@ -157,8 +156,9 @@ class _WalkerSource:
             segment = [self._name("S", dotted)]
         else:
             segment = ["dot", self._name("S", rendered)]
-        self._node(child, sub, parts + segment, key or constant, indent + 1, depth + 1,
-                   known_nonempty=True)
+        self._node(
+            child, sub, parts + segment, key or constant, indent + 1, depth + 1, known_nonempty=True
+        )
 
     def _leaf_table(
         self,
@@ -231,8 +231,7 @@ class _WalkerSource:
                 if literals is not None:
                     # ^(secret|configMap)$ is a few lookups, not a regex on every key.
                     for name in literals:
-                        self._key(name, child, var, parts, None, indent + 1, depth,
-                                  known_nonempty)
+                        self._key(name, child, var, parts, None, indent + 1, depth, known_nonempty)
                     continue
                 name, sub = self._var("n"), self._var("v")
                 self.lines.append(f"{pad}    for {name}, {sub} in {var}.items():")
@@ -249,8 +248,9 @@ class _WalkerSource:
                     if known_nonempty
                     else f"(after_path({name}) if base else render_key({name}))"
                 )
-                self._node(child, sub, [*parts, segment], name, indent + 2, depth + 1,
-                           known_nonempty=True)
+                self._node(
+                    child, sub, [*parts, segment], name, indent + 2, depth + 1, known_nonempty=True
+                )
         if node.each is not None or node.indexes:
             keyword = "elif" if node.keys or node.anykeys else "if"
             self.lines.append(f"{pad}{keyword} isinstance({var}, list):")
@@ -259,16 +259,24 @@ class _WalkerSource:
                 self.lines.append(f"{pad}    for {index}, {sub} in enumerate({var}):")
                 self.lines.append(f"{pad}        if {sub} is not None:")
                 brackets = [self._name("S", "["), index, self._name("S", "]")]
-                self._node(node.each, sub, [*parts, *brackets], key, indent + 3, depth + 1,
-                           known_nonempty=True)
+                self._node(
+                    node.each,
+                    sub,
+                    [*parts, *brackets],
+                    key,
+                    indent + 3,
+                    depth + 1,
+                    known_nonempty=True,
+                )
             for position, child in node.indexes.items():
                 sub = self._var("v")
                 self.lines.append(f"{pad}    if len({var}) > {int(position)}:")
                 self.lines.append(f"{pad}        {sub} = {var}[{int(position)}]")
                 self.lines.append(f"{pad}        if {sub} is not None:")
                 fixed = self._name("S", f"[{int(position)}]")
-                self._node(child, sub, [*parts, fixed], key, indent + 3, depth + 1,
-                           known_nonempty=True)
+                self._node(
+                    child, sub, [*parts, fixed], key, indent + 3, depth + 1, known_nonempty=True
+                )
 
 
 def match_path(

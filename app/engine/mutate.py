@@ -87,8 +87,9 @@ def mutate_pod(
 ) -> MutationResult:
     """Mutate a Pod (as the /mutate webhook receives it). `version` is the target Kubernetes
     version (None: the engine's default), as for Engine.evaluate."""
-    return _mutate(engine, pod, pod, (), namespace, runtime_classes, namespace_policy, version,
-                   as_pod=True)
+    return _mutate(
+        engine, pod, pod, (), namespace, runtime_classes, namespace_policy, version, as_pod=True
+    )
 
 
 def mutate_object(
@@ -106,8 +107,9 @@ def mutate_object(
     if template is None:
         return _mutate(engine, obj, {}, (), namespace, runtime_classes, namespace_policy, version)
     prefix = tuple(template.prefix.rstrip(".").split(".")) if template.prefix else ()
-    return _mutate(engine, obj, template.pod, prefix, namespace, runtime_classes, namespace_policy,
-                   version)
+    return _mutate(
+        engine, obj, template.pod, prefix, namespace, runtime_classes, namespace_policy, version
+    )
 
 
 def json_pointer(tokens: Iterable[str]) -> str:
@@ -131,8 +133,13 @@ def _mutate(
         # A pod is evaluated as one even when a caller stripped its kind.
         if as_pod and "kind" not in target:
             target = {**target, "kind": "Pod"}
-        return engine.evaluate(target, version=version, runtime_classes=runtime_classes,
-                               namespace=namespace, namespace_policy=namespace_policy)
+        return engine.evaluate(
+            target,
+            version=version,
+            runtime_classes=runtime_classes,
+            namespace=namespace,
+            namespace_policy=namespace_policy,
+        )
 
     def apply(ops: list[_Op]) -> dict[str, Any]:
         return _applied(obj, [(prefix + op.tokens, op.value, op.remove) for op in ops])
@@ -152,8 +159,9 @@ def _mutate(
     evaluation: Evaluation | None = None
     if isinstance(spec, dict):
         facts = pod_facts(pod)
-        decision = engine.infer_os(pod, runtime_classes=runtime, namespace_policy=policy,
-                                   facts=facts)
+        decision = engine.infer_os(
+            pod, runtime_classes=runtime, namespace_policy=policy, facts=facts
+        )
         target = version or engine.default_version
         plan = _Planner(engine, facts, spec, decision, runtime, target)
         ops, warning = plan.ops([])
@@ -172,14 +180,20 @@ def _mutate(
                 # Everything the apiserver would reject is a Linux-only field that Windows
                 # ignores (nothing in the pod cannot work): drop them and stamp the OS.
                 ops = ops + [_Op(tokens, None, remove=True) for tokens in _tokens_of(local)]
-                warning = _joined(warning, f"removed {', '.join(local[:3])}"
-                                  f"{' and more' if len(local) > 3 else ''} (ignored on Windows;"
-                                  " the apiserver rejects them once spec.os.name is windows)")
+                warning = _joined(
+                    warning,
+                    f"removed {', '.join(local[:3])}"
+                    f"{' and more' if len(local) > 3 else ''} (ignored on Windows;"
+                    " the apiserver rejects them once spec.os.name is windows)",
+                )
                 mutated = apply(ops)
                 evaluation = evaluate(mutated)
             else:
                 ops, warning, mutated, evaluation = (
-                    unstamped, unstamped_warning, apply(unstamped), without_os
+                    unstamped,
+                    unstamped_warning,
+                    apply(unstamped),
+                    without_os,
                 )
         if warning:
             warnings.append(_short(warning))
@@ -201,7 +215,7 @@ def _joined(first: str | None, second: str) -> str:
 def _pod_path(path: str, prefix: Tokens) -> str:
     """A finding's path (object-rooted) as a pod-rooted one."""
     lead = ".".join(prefix) + "." if prefix else ""
-    return path[len(lead):] if lead and path.startswith(lead) else path
+    return path[len(lead) :] if lead and path.startswith(lead) else path
 
 
 def _tokens_of(paths: Iterable[str]) -> list[Tokens]:
@@ -240,8 +254,10 @@ class _Planner:
         parts: list[str] = []
         skipped = ""
         if os_name not in ("windows", "linux"):
-            if engine.config.mixedCluster and settings.linuxNodeSelector and _linux_only(
-                engine, facts, decision
+            if (
+                engine.config.mixedCluster
+                and settings.linuxNodeSelector
+                and _linux_only(engine, facts, decision)
             ):
                 # The DaemonSet problem: Linux-only, unplaced, tolerating Windows nodes.
                 _select(spec, {OS_LABEL: "linux"}, adds, parts)
@@ -280,8 +296,11 @@ class _Planner:
             if settings.linuxNodeSelector:
                 _select(spec, {OS_LABEL: "linux"}, adds, parts)
             # The apiserver rejects windowsOptions on a pod whose spec.os.name is linux.
-            if ((settings.linuxOSName or strict) and self.with_os_field
-                    and (strict or not _has_windows_options(facts))):
+            if (
+                (settings.linuxOSName or strict)
+                and self.with_os_field
+                and (strict or not _has_windows_options(facts))
+            ):
                 self.stamped_os = _set_os_name(spec, "linux", adds, parts) or self.stamped_os
         if not parts and not skipped:
             return adds, None
@@ -303,9 +322,14 @@ class _Planner:
 def _linux_only(engine: Engine, facts: PodFacts, decision: OSDecision) -> bool:
     """What the linux-only-pod-tolerates-windows rule reports, asked of the same facts."""
     data = RuleInput(
-        facts=facts, os=decision, params={}, images=engine.images,
-        runtime_classes=engine.runtime_classes, exempt_annotation="",
-        exempt_reason_annotation="", windows_taints=engine.windows_taints,
+        facts=facts,
+        os=decision,
+        params={},
+        images=engine.images,
+        runtime_classes=engine.runtime_classes,
+        exempt_annotation="",
+        exempt_reason_annotation="",
+        windows_taints=engine.windows_taints,
     )
     return any(True for _ in linux_only_pod_reaches_windows(data))
 

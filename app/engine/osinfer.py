@@ -172,7 +172,9 @@ def _selector(selector: Mapping[str, Any], path: str, via: str) -> _Selected:
         if isinstance(arch, str) and arch and arch not in _WINDOWS_ARCHES:
             found.evidence.append(
                 Evidence(
-                    "linux", RANK_PLACEMENT, f'{path}["{label}"]',
+                    "linux",
+                    RANK_PLACEMENT,
+                    f'{path}["{label}"]',
                     f"{via} {label}={arch} (Windows nodes are amd64 only)",
                 )
             )
@@ -283,7 +285,9 @@ def _affinity(spec: Mapping[str, Any]) -> tuple[list[Evidence], list[NoNode], se
     if len(reachable) == 1:
         os_name = next(iter(reachable))
         evidence = Evidence(
-            os_name, RANK_PLACEMENT, _AFFINITY_PATH,
+            os_name,
+            RANK_PLACEMENT,
+            _AFFINITY_PATH,
             f"required node affinity admits only {os_name} nodes",
         )
         return [evidence], [], builds if os_name == "windows" else None
@@ -414,7 +418,9 @@ class OSInferrer:
     def _hints(self, facts: PodFacts) -> Iterable[Evidence]:
         if facts.pod_host_process:
             yield Evidence(
-                "windows", RANK_HINT, "spec.securityContext.windowsOptions.hostProcess",
+                "windows",
+                RANK_HINT,
+                "spec.securityContext.windowsOptions.hostProcess",
                 "HostProcess pod",
             )
         elif facts.pod_windows_options:
@@ -422,17 +428,23 @@ class OSInferrer:
                 "windows", RANK_HINT, "spec.securityContext.windowsOptions", "windowsOptions set"
             )
         for ref, options, host_process in zip(
-            facts.containers, facts.container_windows_options, facts.container_host_process,
+            facts.containers,
+            facts.container_windows_options,
+            facts.container_host_process,
             strict=True,
         ):
             if options.get("hostProcess") is True and not facts.pod_host_process:
                 yield Evidence(
-                    "windows", RANK_HINT, f"{ref.path}.securityContext.windowsOptions.hostProcess",
+                    "windows",
+                    RANK_HINT,
+                    f"{ref.path}.securityContext.windowsOptions.hostProcess",
                     "HostProcess container",
                 )
             elif options and not host_process and not facts.pod_windows_options:
                 yield Evidence(
-                    "windows", RANK_HINT, f"{ref.path}.securityContext.windowsOptions",
+                    "windows",
+                    RANK_HINT,
+                    f"{ref.path}.securityContext.windowsOptions",
                     "windowsOptions set",
                 )
         tolerations = facts.spec.get("tolerations")
@@ -443,7 +455,9 @@ class OSInferrer:
                     for t in tolerations
                 ):
                     yield Evidence(
-                        "windows", RANK_HINT, "spec.tolerations",
+                        "windows",
+                        RANK_HINT,
+                        "spec.tolerations",
                         f"tolerates the Windows taint {key}={value or ''}:{effect}",
                     )
                     break
@@ -458,7 +472,9 @@ def _path_and_command_hints(facts: PodFacts) -> Iterable[Evidence]:
             path = host_path.get("path") if isinstance(host_path, dict) else None
             if isinstance(path, str) and _DRIVE_PATH.match(path):
                 yield Evidence(
-                    "windows", RANK_HINT, f"spec.volumes[{index}].hostPath.path",
+                    "windows",
+                    RANK_HINT,
+                    f"spec.volumes[{index}].hostPath.path",
                     f"Windows path {path}",
                 )
                 return  # one path hint is enough to say what the pod looks like
@@ -470,7 +486,9 @@ def _path_and_command_hints(facts: PodFacts) -> Iterable[Evidence]:
                 path = mount.get("mountPath") if isinstance(mount, dict) else None
                 if isinstance(path, str) and _DRIVE_PATH.match(path):
                     yield Evidence(
-                        "windows", RANK_HINT, f"{ref.path}.volumeMounts[{index}].mountPath",
+                        "windows",
+                        RANK_HINT,
+                        f"{ref.path}.volumeMounts[{index}].mountPath",
                         f"Windows path {path}",
                     )
                     return

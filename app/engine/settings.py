@@ -23,6 +23,7 @@ class Action(StrEnum):
 
 ACTION_RANK = {Action.DENY: 3, Action.WARN: 2, Action.AUDIT: 1}
 
+
 def _yaml_off(value: Any) -> Any:
     # YAML 1.1 reads an unquoted `off` as false; a user who wrote `off` meant the action.
     return "off" if value is False else value
@@ -73,7 +74,6 @@ class EngineSettings(StrictModel):
     """What the engine is told: the config file's settings, less the server's (winpod.config
     adds those and the file loader on top)."""
 
-
     kubernetesVersion: str | None = None
     # default: deny what cannot work. apiserver: also deny, on every pod placed on an OS, each
     # field the apiserver rejects once spec.os.name names that OS (and /mutate always stamps it).
@@ -104,5 +104,3 @@ class EngineSettings(StrictModel):
         if value is not None:
             parse_version(value)
         return value
-
-

@@ -62,11 +62,7 @@ class Reviewer:
     def mutate(self, review: AdmissionReviewRequest, started: float) -> dict[str, Any]:
         request = review.request
         decision, verdict, ref, patch = "skip", Verdict(allowed=True), None, None
-        if (
-            request.operation == "CREATE"
-            and not request.subResource
-            and request.kind.kind == "Pod"
-        ):
+        if request.operation == "CREATE" and not request.subResource and request.kind.kind == "Pod":
             try:
                 pod = _as_kind(request.object, "Pod")
                 check_shape(pod)

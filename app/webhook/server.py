@@ -28,7 +28,9 @@ GRACEFUL_SHUTDOWN_SECONDS = 20
 
 
 class DrainingServer(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, app: ReviewEndpoints, drain_seconds: float, log: JsonLog):
+    def __init__(
+        self, config: uvicorn.Config, app: ReviewEndpoints, drain_seconds: float, log: JsonLog
+    ):
         super().__init__(config)
         self.app = app
         self.drain_seconds = drain_seconds

@@ -43,8 +43,7 @@ def check_shape(obj: dict[str, Any]) -> None:
         for index, container in enumerate(spec.get(kind) or ()):
             if not isinstance(container, dict):
                 raise ShapeError(
-                    f"{prefix}spec.{kind}[{index}]: expected an object,"
-                    f" got {_type_name(container)}"
+                    f"{prefix}spec.{kind}[{index}]: expected an object, got {_type_name(container)}"
                 )
             # Inline, and the path only on failure: a pod can carry hundreds of containers.
             for key, expected in _CONTAINER_TYPES:

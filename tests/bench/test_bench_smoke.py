@@ -24,12 +24,28 @@ REPO = Path(__file__).resolve().parents[2]
 TOOLS_MISSING = [tool for tool in ("wrk", "hey") if shutil.which(tool) is None]
 
 
-def run_bench(tmp_path: Path, parts: str, env: dict[str, str] | None = None) -> tuple[dict[str, Any], str]:
+def run_bench(
+    tmp_path: Path, parts: str, env: dict[str, str] | None = None
+) -> tuple[dict[str, Any], str]:
     out, data = tmp_path / "results.md", tmp_path / "results.json"
     done = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "run.py"), "--quick", "--parts", parts,
-         "--out", str(out), "--json", str(data)],
-        cwd=REPO, capture_output=True, text=True, timeout=110, env=env, check=False,
+        [
+            sys.executable,
+            str(REPO / "bench" / "run.py"),
+            "--quick",
+            "--parts",
+            parts,
+            "--out",
+            str(out),
+            "--json",
+            str(data),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=110,
+        env=env,
+        check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(data.read_text()), out.read_text()
@@ -62,8 +78,11 @@ def test_the_quick_run_measures_the_engine_and_winpod_check_against_the_parse_fl
     assert "objects/s, one core" in report
 
 
-@pytest.mark.skipif(bool(TOOLS_MISSING), reason=f"{' and '.join(TOOLS_MISSING)} not installed "
-                    "(Debian: apt-get install -y wrk hey); the in-process parts run without them")
+@pytest.mark.skipif(
+    bool(TOOLS_MISSING),
+    reason=f"{' and '.join(TOOLS_MISSING)} not installed "
+    "(Debian: apt-get install -y wrk hey); the in-process parts run without them",
+)
 def test_the_quick_run_drives_winpod_and_the_echo_app_with_wrk_and_hey(tmp_path: Path) -> None:
     results, report = run_bench(tmp_path, "webhook")
     webhook = results["webhook"]

@@ -55,8 +55,13 @@ def winpod_command() -> list[str]:
 def run_process(*argv: str, stdin: bytes | None = None, cwd: Path = REPO) -> Result:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     done = subprocess.run(
-        [*winpod_command(), *argv], input=stdin, capture_output=True, cwd=cwd, env=env,
-        timeout=60, check=False,
+        [*winpod_command(), *argv],
+        input=stdin,
+        capture_output=True,
+        cwd=cwd,
+        env=env,
+        timeout=60,
+        check=False,
     )
     return Result(done.returncode, done.stdout.decode(), done.stderr.decode())
 

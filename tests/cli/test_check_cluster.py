@@ -20,8 +20,9 @@ def cluster(tmp_path: Path) -> Iterator[StandinAPIServer]:
 
     with StandinAPIServer() as api:
         api.put("runtimeclasses", yaml.safe_load(RUNTIME_CLASS))
-        api.put("namespaces", {"metadata": {"name": "apps",
-                                            "labels": {"winpod.io/max-action": "warn"}}})
+        api.put(
+            "namespaces", {"metadata": {"name": "apps", "labels": {"winpod.io/max-action": "warn"}}}
+        )
         # Passed as --kubeconfig: the kubernetes client reads $KUBECONFIG once, at import.
         api.write_kubeconfig(tmp_path / "kubeconfig")
         yield api
@@ -47,8 +48,9 @@ def test_an_explicit_version_wins_over_the_cluster(
     winpod: Run, tmp_path: Path, cluster: StandinAPIServer
 ) -> None:
     path = write(tmp_path, "d.yaml", DEPLOYMENT)
-    result = winpod("check", *_cluster(tmp_path), "--kubernetes-version", "1.33", "--format",
-                    "json", path)
+    result = winpod(
+        "check", *_cluster(tmp_path), "--kubernetes-version", "1.33", "--format", "json", path
+    )
     assert json.loads(result.out)["kubernetesVersion"] == "1.33"
 
 

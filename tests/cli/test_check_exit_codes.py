@@ -83,9 +83,7 @@ def test_a_bad_config_exits_2_with_its_message(
     assert expected in result.err and "Traceback" not in result.err
 
 
-def test_a_bad_policies_directory_exits_2_naming_the_rule_file(
-    winpod: Run, tmp_path: Path
-) -> None:
+def test_a_bad_policies_directory_exits_2_naming_the_rule_file(winpod: Run, tmp_path: Path) -> None:
     write(tmp_path, "rules/bad-rule.yaml", "id: bad-rule\ntitle: x\nsurprise: 1\n")
     pod = write(tmp_path, "p.yaml", WINDOWS_POD.format(name="p"))
     result = winpod("check", "--policies", tmp_path / "rules", pod)

@@ -20,8 +20,18 @@ from tests.cli.conftest import (
     write,
 )
 
-FINDING_FIELDS = {"rule", "action", "kind", "namespace", "name", "path", "message", "fix",
-                  "file", "line"}
+FINDING_FIELDS = {
+    "rule",
+    "action",
+    "kind",
+    "namespace",
+    "name",
+    "path",
+    "message",
+    "fix",
+    "file",
+    "line",
+}
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +51,7 @@ def test_text_groups_findings_under_their_object_with_file_and_line(winpod: Run)
     assert lines[head].startswith(f"{EXAMPLES}/windows-pod-problems.yaml:")
     assert "(OS: windows — " in lines[head]
     block = []
-    for line in lines[head + 1:]:
+    for line in lines[head + 1 :]:
         if not line.startswith("  "):
             break
         block.append(line)
@@ -55,8 +65,15 @@ def test_text_groups_findings_under_their_object_with_file_and_line(winpod: Run)
 def test_json_has_the_stable_top_level_schema(winpod: Run) -> None:
     result = winpod("check", "--format", "json", EXAMPLES)
     report = json.loads(result.out)
-    assert set(report) == {"version", "winpod", "kubernetesVersion", "summary", "objects",
-                           "findings", "errors"}
+    assert set(report) == {
+        "version",
+        "winpod",
+        "kubernetesVersion",
+        "summary",
+        "objects",
+        "findings",
+        "errors",
+    }
     assert report["version"] == 1
     assert report["summary"]["exitCode"] == result.code == 1
     for finding in report["findings"]:
@@ -69,8 +86,9 @@ def test_json_has_the_stable_top_level_schema(winpod: Run) -> None:
 
 def test_every_format_reports_the_same_denial(winpod: Run, tmp_path: Path) -> None:
     pod = write(tmp_path, "p.yaml", PRIVILEGED_POD.format(name="p"))
-    outputs = {fmt: winpod("check", "--format", fmt, pod) for fmt in
-               ("text", "json", "junit", "sarif")}
+    outputs = {
+        fmt: winpod("check", "--format", fmt, pod) for fmt in ("text", "json", "junit", "sarif")
+    }
     assert {r.code for r in outputs.values()} == {1}
     for result in outputs.values():
         assert "windows-privileged" in result.out

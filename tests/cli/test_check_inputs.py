@@ -37,8 +37,9 @@ def test_a_clean_windows_pod_passes_with_exit_code_0(winpod: Run, tmp_path: Path
 
 
 def test_stdin_is_read_when_the_path_is_a_dash(winpod: Run) -> None:
-    result = winpod("check", "--format", "json", "-",
-                    stdin=PRIVILEGED_POD.format(name="p").encode())
+    result = winpod(
+        "check", "--format", "json", "-", stdin=PRIVILEGED_POD.format(name="p").encode()
+    )
     assert result.code == 1
     report = _report(result.out)
     assert ("windows-privileged", "deny") in _rules(report)
@@ -61,8 +62,11 @@ def test_directories_are_searched_recursively_for_yaml_yml_and_json(
 
 
 def test_multi_document_yaml_gives_one_object_per_document(winpod: Run, tmp_path: Path) -> None:
-    text = "---\n" + WINDOWS_POD.format(name="a") + "---\n# only a comment\n---\n" + (
-        PRIVILEGED_POD.format(name="b")
+    text = (
+        "---\n"
+        + WINDOWS_POD.format(name="a")
+        + "---\n# only a comment\n---\n"
+        + (PRIVILEGED_POD.format(name="b"))
     )
     path = write(tmp_path, "many.yaml", text)
     result = winpod("check", "--format", "json", path)
@@ -72,8 +76,10 @@ def test_multi_document_yaml_gives_one_object_per_document(winpod: Run, tmp_path
 
 
 def test_a_kind_list_is_checked_item_by_item(winpod: Run, tmp_path: Path) -> None:
-    items = [yaml.safe_load(WINDOWS_POD.format(name="ok")),
-             yaml.safe_load(PRIVILEGED_POD.format(name="bad"))]
+    items = [
+        yaml.safe_load(WINDOWS_POD.format(name="ok")),
+        yaml.safe_load(PRIVILEGED_POD.format(name="bad")),
+    ]
     text = yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": items})
     path = write(tmp_path, "list.yaml", text)
     result = winpod("check", "--format", "json", path)
@@ -92,7 +98,8 @@ def test_json_input_and_a_json_stream_are_read(winpod: Run, tmp_path: Path) -> N
     result = winpod("check", "--format", "json", path)
     report = _report(result.out)
     assert [(o["name"], o["line"]) for o in report["objects"]] == [
-        ("one", 1), ("two", one.count("\n") + 2)
+        ("one", 1),
+        ("two", one.count("\n") + 2),
     ]
     assert ("windows-privileged", "deny") in _rules(report)
 

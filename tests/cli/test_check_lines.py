@@ -65,7 +65,14 @@ def test_paths_map_to_the_nearest_existing_line(path: str, line: int) -> None:
 
 def test_path_steps_read_indexes_and_quoted_keys() -> None:
     assert path_steps('spec.template.spec.containers[2].x["a.b/c"].y') == [
-        "spec", "template", "spec", "containers", 2, "x", "a.b/c", "y"
+        "spec",
+        "template",
+        "spec",
+        "containers",
+        2,
+        "x",
+        "a.b/c",
+        "y",
     ]
 
 

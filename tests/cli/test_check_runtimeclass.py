@@ -82,11 +82,13 @@ def test_a_runtimeclass_in_the_same_stream_on_stdin_counts(winpod: Run) -> None:
 
 def test_the_config_runtimeclasses_are_used_too(winpod: Run, tmp_path: Path) -> None:
     config = write(
-        tmp_path, "winpod.yaml",
+        tmp_path,
+        "winpod.yaml",
         "runtimeClasses:\n  - " + RUNTIME_CLASS.replace("\n", "\n    ").rstrip() + "\n",
     )
-    result = winpod("check", "--config", config, "--format", "json",
-                    write(tmp_path, "d.yaml", DEPLOYMENT))
+    result = winpod(
+        "check", "--config", config, "--format", "json", write(tmp_path, "d.yaml", DEPLOYMENT)
+    )
     assert _object(json.loads(result.out), "via-runtimeclass")["os"] == "windows"
 
 

@@ -18,8 +18,9 @@ def test_the_examples_folder_exits_1_because_one_pod_is_denied() -> None:
 
 
 def test_stdin_through_the_entry_point() -> None:
-    result = run_process("check", "--format", "json", "-",
-                         stdin=PRIVILEGED_POD.format(name="p").encode())
+    result = run_process(
+        "check", "--format", "json", "-", stdin=PRIVILEGED_POD.format(name="p").encode()
+    )
     assert result.code == 1
     assert json.loads(result.out)["summary"]["deny"] >= 1
 
@@ -29,8 +30,9 @@ def test_a_broken_pipe_is_not_a_traceback(tmp_path: Path) -> None:
     many = "---\n".join(PRIVILEGED_POD.format(name=f"p{i}") for i in range(400))
     (tmp_path / "many.yaml").write_text(many)
     command = f"{' '.join(_quoted_winpod())} check {tmp_path / 'many.yaml'} | head -1"
-    done = subprocess.run(command, shell=True, capture_output=True, cwd=REPO, timeout=60,
-                          check=False)
+    done = subprocess.run(
+        command, shell=True, capture_output=True, cwd=REPO, timeout=60, check=False
+    )
     assert done.stdout.startswith(str(tmp_path).encode())
     assert b"Traceback" not in done.stderr
     assert b"Error" not in done.stderr
@@ -53,8 +55,14 @@ def test_check_imports_no_web_framework_and_no_kubernetes_client() -> None:
         "('fastapi', 'uvicorn', 'kubernetes', 'starlette', 'prometheus_client'))\n"
         "print(code, heavy)\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=REPO, timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        check=False,
+    )
     assert done.stdout.strip() == "1 []", done.stderr
 
 
@@ -62,7 +70,11 @@ def test_cluster_without_a_kubeconfig_is_a_clear_error(tmp_path: Path) -> None:
     env_kubeconfig = tmp_path / "missing-kubeconfig"
     done = subprocess.run(
         [sys.executable, "-m", "winpod.cli", "check", "--cluster", "examples/"],
-        capture_output=True, text=True, cwd=REPO, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        check=False,
         env={"KUBECONFIG": str(env_kubeconfig), "HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
     )
     assert done.returncode == 2

@@ -34,8 +34,13 @@ def populate(api: StandinAPIServer, pods: int, namespaces: int) -> None:
     api.put("runtimeclasses", WINDOWS_RUNTIME_CLASS)
     names = [f"team-{i:02}" for i in range(namespaces)]
     api.put_many("namespaces", [{"metadata": {"name": ns}} for ns in names])
-    api.put_many("deployments", [deployment(ns, "app", runtime_class="windows-2022", privileged=True) for ns in names])
-    api.put_many("replicasets", [replica_set(ns, "app-1", "app", "windows", privileged=True) for ns in names])
+    api.put_many(
+        "deployments",
+        [deployment(ns, "app", runtime_class="windows-2022", privileged=True) for ns in names],
+    )
+    api.put_many(
+        "replicasets", [replica_set(ns, "app-1", "app", "windows", privileged=True) for ns in names]
+    )
 
     def make(i: int) -> dict[str, object]:
         ns, kind = names[i % namespaces], (i // namespaces) % 10
@@ -43,7 +48,9 @@ def populate(api: StandinAPIServer, pods: int, namespaces: int) -> None:
         if kind < 6:
             return pod(ns, name, "linux")
         if kind < 8:
-            return pod(ns, name, "windows", privileged=True, owner=("apps/v1", "ReplicaSet", "app-1"))
+            return pod(
+                ns, name, "windows", privileged=True, owner=("apps/v1", "ReplicaSet", "app-1")
+            )
         if kind == 8:
             return pod(ns, name, "windows", memory_medium=True)
         return pod(ns, name, "windows", privileged=True)
@@ -52,7 +59,9 @@ def populate(api: StandinAPIServer, pods: int, namespaces: int) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--pods", type=int, default=10_000)
     parser.add_argument("--namespaces", type=int, default=20)
     parser.add_argument("--page-size", type=int, default=500)
@@ -62,34 +71,61 @@ def main() -> int:
     with StandinAPIServer() as api, tempfile.TemporaryDirectory() as tmp:
         started = time.monotonic()
         populate(api, args.pods, args.namespaces)
-        print(f"stand-in: {args.pods:,} pods in {args.namespaces} namespaces, loaded in "
-              f"{time.monotonic() - started:.1f} s", flush=True)
+        print(
+            f"stand-in: {args.pods:,} pods in {args.namespaces} namespaces, loaded in "
+            f"{time.monotonic() - started:.1f} s",
+            flush=True,
+        )
         kubeconfig = api.write_kubeconfig(Path(tmp) / "kubeconfig")
         output = Path(tmp) / "audit.out"
-        command = [sys.executable, "-m", "winpod.cli", "audit", "--kubeconfig", str(kubeconfig),
-                   "--format", args.format, "--page-size", str(args.page_size)]
+        command = [
+            sys.executable,
+            "-m",
+            "winpod.cli",
+            "audit",
+            "--kubeconfig",
+            str(kubeconfig),
+            "--format",
+            args.format,
+            "--page-size",
+            str(args.page_size),
+        ]
         timing = Path(tmp) / "time.txt"
         with output.open("wb") as out:
-            done = subprocess.run(["/usr/bin/time", "-o", str(timing), "-f", "%e %U %S %M", *command],
-                                  cwd=REPO, stdout=out, stderr=subprocess.PIPE, check=False)
+            done = subprocess.run(
+                ["/usr/bin/time", "-o", str(timing), "-f", "%e %U %S %M", *command],
+                cwd=REPO,
+                stdout=out,
+                stderr=subprocess.PIPE,
+                check=False,
+            )
         wall, user, system, max_kib = timing.read_text().split()[-4:]
         print(f"command: python {' '.join(command[1:])}")
-        print(f"exit code {done.returncode}; wall {wall} s; CPU user {user} s + sys {system} s; "
-              f"peak RSS {int(max_kib) / 1024:.1f} MiB; "
-              f"output {output.stat().st_size / 1e6:.1f} MB; "
-              f"list requests {sum(1 for m, _, q in api.requests if m == 'GET' and q.get('limit'))}; "
-              f"largest page {api.max_items_per_response} objects")
+        print(
+            f"exit code {done.returncode}; wall {wall} s; CPU user {user} s + sys {system} s; "
+            f"peak RSS {int(max_kib) / 1024:.1f} MiB; "
+            f"output {output.stat().st_size / 1e6:.1f} MB; "
+            f"list requests {sum(1 for m, _, q in api.requests if m == 'GET' and q.get('limit'))}; "
+            f"largest page {api.max_items_per_response} objects"
+        )
         sys.stdout.write(done.stderr.decode())
         if args.format == "text":  # the summary is the output's last lines
             lines = output.read_text().splitlines()
-            start = next(i for i in range(len(lines) - 1, -1, -1) if lines[i].startswith("winpod audit: listed"))
+            start = next(
+                i
+                for i in range(len(lines) - 1, -1, -1)
+                if lines[i].startswith("winpod audit: listed")
+            )
             print("\n".join(lines[start:]))
         if args.format == "policyreport":
             import yaml
 
             with output.open() as handle:
                 docs = [d for d in yaml.load_all(handle, Loader=yaml.CSafeLoader) if d]
-            totals = {k: sum(d["summary"][k] for d in docs) for k in ("pass", "fail", "warn", "error", "skip")}
+            totals = {
+                k: sum(d["summary"][k] for d in docs)
+                for k in ("pass", "fail", "warn", "error", "skip")
+            }
             print(f"PolicyReports: {len(docs)}; summed summary {totals}")
     return 0
 

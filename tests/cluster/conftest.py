@@ -21,8 +21,13 @@ WINDOWS_RUNTIME_CLASS = {
     "metadata": {"name": "windows-2022"},
     "handler": "runhcs-wcow-process",
     "scheduling": {
-        "nodeSelector": {"kubernetes.io/os": "windows", "node.kubernetes.io/windows-build": "10.0.20348"},
-        "tolerations": [{"key": "os", "operator": "Equal", "value": "windows", "effect": "NoSchedule"}],
+        "nodeSelector": {
+            "kubernetes.io/os": "windows",
+            "node.kubernetes.io/windows-build": "10.0.20348",
+        },
+        "tolerations": [
+            {"key": "os", "operator": "Equal", "value": "windows", "effect": "NoSchedule"}
+        ],
     },
 }
 

@@ -49,8 +49,11 @@ def main() -> int:
     with StandinAPIServer() as api, tempfile.TemporaryDirectory() as tmp:
         api.put("runtimeclasses", WINDOWS_RUNTIME_CLASS)
         kubeconfig = api.write_kubeconfig(Path(tmp) / "kubeconfig")
-        view = ClusterCacheView(Config(), lambda: make_api_client(str(kubeconfig)),
-                                backoff=lambda: Backoff(initial=0.2, cap=2.0)).start()
+        view = ClusterCacheView(
+            Config(),
+            lambda: make_api_client(str(kubeconfig)),
+            backoff=lambda: Backoff(initial=0.2, cap=2.0),
+        ).start()
         REGISTRY.register(view)
 
         def request_path() -> None:
@@ -63,10 +66,12 @@ def main() -> int:
             verdicts.clear()
             time.sleep(seconds)
             stale = metric("winpod_cluster_cache_staleness_seconds", resource="runtimeclasses")
-            print(f"{title:<46} verdicts {dict(verdicts)}  ready={view.ready()}  "
-                  f"staleness={stale:.1f}s  relists={metric('winpod_cluster_relists_total', resource='runtimeclasses', reason='expired'):.0f} "
-                  f"(expired) watch restarts={metric('winpod_cluster_watch_restarts_total', resource='runtimeclasses', reason='error'):.0f} (error)",
-                  flush=True)
+            print(
+                f"{title:<46} verdicts {dict(verdicts)}  ready={view.ready()}  "
+                f"staleness={stale:.1f}s  relists={metric('winpod_cluster_relists_total', resource='runtimeclasses', reason='expired'):.0f} "
+                f"(expired) watch restarts={metric('winpod_cluster_watch_restarts_total', resource='runtimeclasses', reason='error'):.0f} (error)",
+                flush=True,
+            )
 
         view.wait_ready(10)
         while not all(r.connected for r in view.reflectors.values()):

@@ -76,8 +76,13 @@ RESOURCES = [
 
 def _status(code: int, reason: str, message: str) -> dict[str, Any]:
     return {
-        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-        "message": message, "reason": reason, "code": code,
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
     }
 
 
@@ -90,7 +95,9 @@ class StandinAPIServer:
         self.git_version = "v1.30.2-standin.1"
         self.gone_as_status = False  # watch from a compacted rv: HTTP 410 instead of an ERROR event
         self.expire_next_continue = False  # the next continue token is answered with 410 Expired
-        self.resources = {plural: _Resource(gv, plural, kind, ns) for gv, plural, kind, ns in RESOURCES}
+        self.resources = {
+            plural: _Resource(gv, plural, kind, ns) for gv, plural, kind, ns in RESOURCES
+        }
         self.rv = 100
         self.compacted_rv = 0
         self.events: list[tuple[int, str, str, dict[str, Any]]] = []  # rv, plural, type, object
@@ -150,9 +157,18 @@ class StandinAPIServer:
     def write_kubeconfig(self, path: Path) -> Path:
         ca_data = base64.b64encode(self.ca.cert_pem).decode()
         doc = {
-            "apiVersion": "v1", "kind": "Config", "current-context": "standin",
-            "clusters": [{"name": "standin", "cluster": {
-                "server": f"https://127.0.0.1:{self.port}", "certificate-authority-data": ca_data}}],
+            "apiVersion": "v1",
+            "kind": "Config",
+            "current-context": "standin",
+            "clusters": [
+                {
+                    "name": "standin",
+                    "cluster": {
+                        "server": f"https://127.0.0.1:{self.port}",
+                        "certificate-authority-data": ca_data,
+                    },
+                }
+            ],
             "users": [{"name": "standin", "user": {"token": self.token}}],
             "contexts": [{"name": "standin", "context": {"cluster": "standin", "user": "standin"}}],
         }
@@ -226,7 +242,9 @@ class StandinAPIServer:
                 meta["resourceVersion"] = str(self.rv)
                 obj.setdefault("apiVersion", res.api_version)
                 obj.setdefault("kind", res.kind)
-                res.objects[(meta.get("namespace", "") if res.namespaced else "", meta["name"])] = obj
+                res.objects[(meta.get("namespace", "") if res.namespaced else "", meta["name"])] = (
+                    obj
+                )
             res._sorted = None
             self.compacted_rv = self.rv  # as if loaded long ago
             self.events.clear()
@@ -318,8 +336,15 @@ def _make_handler(api: StandinAPIServer) -> type[BaseHTTPRequestHandler]:
             if not self._authorized():
                 return
             if path.rstrip("/") == "/version":
-                self._send_json(200, {"major": "1", "minor": "30", "gitVersion": api.git_version,
-                                      "platform": "linux/amd64"})
+                self._send_json(
+                    200,
+                    {
+                        "major": "1",
+                        "minor": "30",
+                        "gitVersion": api.git_version,
+                        "platform": "linux/amd64",
+                    },
+                )
                 return
             routed = api.route(path)
             if routed is None:
@@ -330,7 +355,9 @@ def _make_handler(api: StandinAPIServer) -> type[BaseHTTPRequestHandler]:
                 with api.cond:
                     obj = res.objects.get((namespace or "", name))
                 if obj is None:
-                    self._send_json(404, _status(404, "NotFound", f'{res.plural} "{name}" not found'))
+                    self._send_json(
+                        404, _status(404, "NotFound", f'{res.plural} "{name}" not found')
+                    )
                 else:
                     self._send_json(200, obj)
                 return
@@ -347,10 +374,15 @@ def _make_handler(api: StandinAPIServer) -> type[BaseHTTPRequestHandler]:
                     token = orjson.loads(base64.urlsafe_b64decode(query["continue"]))
                     expire, api.expire_next_continue = api.expire_next_continue, False
                     if expire or token["rv"] < api.compacted_rv:
-                        self._send_json(410, _status(
-                            410, "Expired",
-                            "The provided continue parameter is too old to display a consistent "
-                            "list result. You can start a new list without the continue parameter."))
+                        self._send_json(
+                            410,
+                            _status(
+                                410,
+                                "Expired",
+                                "The provided continue parameter is too old to display a consistent "
+                                "list result. You can start a new list without the continue parameter.",
+                            ),
+                        )
                         return
                     list_rv, start = token["rv"], tuple(token["start"])
                 keys = res.sorted_keys()
@@ -374,9 +406,17 @@ def _make_handler(api: StandinAPIServer) -> type[BaseHTTPRequestHandler]:
                 last = items[-1]["metadata"]
                 last_key = (last.get("namespace", "") if res.namespaced else "", last["name"])
                 meta["continue"] = base64.urlsafe_b64encode(
-                    orjson.dumps({"rv": list_rv, "start": last_key})).decode()
-            self._send_json(200, {"kind": f"{res.kind}List", "apiVersion": res.api_version,
-                                  "metadata": meta, "items": items})
+                    orjson.dumps({"rv": list_rv, "start": last_key})
+                ).decode()
+            self._send_json(
+                200,
+                {
+                    "kind": f"{res.kind}List",
+                    "apiVersion": res.api_version,
+                    "metadata": meta,
+                    "items": items,
+                },
+            )
 
         def _chunk(self, event: dict[str, Any]) -> None:
             data = orjson.dumps(event) + b"\n"
@@ -398,8 +438,16 @@ def _make_handler(api: StandinAPIServer) -> type[BaseHTTPRequestHandler]:
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
             if expired:
-                self._chunk({"type": "ERROR", "object": _status(
-                    410, "Expired", f"too old resource version: {since} ({api.compacted_rv})")})
+                self._chunk(
+                    {
+                        "type": "ERROR",
+                        "object": _status(
+                            410,
+                            "Expired",
+                            f"too old resource version: {since} ({api.compacted_rv})",
+                        ),
+                    }
+                )
                 self._end()
                 return
             last_bookmark = time.monotonic()
@@ -414,7 +462,8 @@ def _make_handler(api: StandinAPIServer) -> type[BaseHTTPRequestHandler]:
                         pending = [
                             {"type": kind, "object": obj}
                             for rv, plural, kind, obj in api.events
-                            if rv > since and plural == res.plural
+                            if rv > since
+                            and plural == res.plural
                             and (namespace is None or obj["metadata"].get("namespace") == namespace)
                         ]
                         if api.events:
@@ -423,7 +472,12 @@ def _make_handler(api: StandinAPIServer) -> type[BaseHTTPRequestHandler]:
                         api.cond.wait(0.05)
                     current_rv = api.rv
                 if pending is None:
-                    self._chunk({"type": "ERROR", "object": _status(410, "Expired", "too old resource version")})
+                    self._chunk(
+                        {
+                            "type": "ERROR",
+                            "object": _status(410, "Expired", "too old resource version"),
+                        }
+                    )
                     self._end()
                     return
                 for event in pending:
@@ -431,9 +485,16 @@ def _make_handler(api: StandinAPIServer) -> type[BaseHTTPRequestHandler]:
                 now = time.monotonic()
                 if bookmarks and now - last_bookmark >= api.bookmark_interval:
                     last_bookmark = now
-                    self._chunk({"type": "BOOKMARK", "object": {
-                        "kind": res.kind, "apiVersion": res.api_version,
-                        "metadata": {"resourceVersion": str(current_rv)}}})
+                    self._chunk(
+                        {
+                            "type": "BOOKMARK",
+                            "object": {
+                                "kind": res.kind,
+                                "apiVersion": res.api_version,
+                                "metadata": {"resourceVersion": str(current_rv)},
+                            },
+                        }
+                    )
                 if now >= deadline:
                     self._end()
                     return

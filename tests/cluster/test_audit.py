@@ -23,7 +23,9 @@ from tests.cluster.workloads import deployment, pod, replica_set
 CRD = Path(__file__).parent / "data" / "wgpolicyk8s.io_policyreports.yaml"
 
 
-def run_audit(kubeconfig: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+def run_audit(
+    kubeconfig: Path, capsys: pytest.CaptureFixture[str], *args: str
+) -> tuple[int, str, str]:
     code = main(["audit", "--kubeconfig", str(kubeconfig), *args])
     out, err = capsys.readouterr()
     return code, out, err
@@ -57,8 +59,19 @@ def small_cluster(api: StandinAPIServer) -> None:
         api.put("namespaces", {"metadata": {"name": ns}})
     api.put("deployments", deployment("shop", "web", runtime_class="windows-2022", privileged=True))
     api.put("replicasets", replica_set("shop", "web-1", "web", "windows", privileged=True))
-    api.put_many("pods", [pod("shop", f"web-1-{i}", "windows", privileged=True,
-                              owner=("apps/v1", "ReplicaSet", "web-1")) for i in range(3)])
+    api.put_many(
+        "pods",
+        [
+            pod(
+                "shop",
+                f"web-1-{i}",
+                "windows",
+                privileged=True,
+                owner=("apps/v1", "ReplicaSet", "web-1"),
+            )
+            for i in range(3)
+        ],
+    )
     api.put("pods", pod("shop", "scratch", "windows", memory_medium=True))
     api.put("pods", pod("tools", "runner", "linux", owner=("example.com/v1", "Runner", "r")))
     api.put("pods", pod("tools", "debug", "linux"))
@@ -67,8 +80,18 @@ def small_cluster(api: StandinAPIServer) -> None:
 def test_audit_lists_1200_pods_in_pages_of_100_and_never_holds_more_than_a_page(
     apiserver: StandinAPIServer, kubeconfig: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    apiserver.put_many("pods", [pod(f"ns-{i % 3}", f"p-{i:04}", "windows" if i % 10 == 0 else "linux",
-                                    privileged=i % 10 == 0) for i in range(1200)])
+    apiserver.put_many(
+        "pods",
+        [
+            pod(
+                f"ns-{i % 3}",
+                f"p-{i:04}",
+                "windows" if i % 10 == 0 else "linux",
+                privileged=i % 10 == 0,
+            )
+            for i in range(1200)
+        ],
+    )
     code, out, _ = run_audit(kubeconfig, capsys, "--page-size", "100", "--format", "json")
     summary = orjson.loads(out)["summary"]
     assert summary["listed"] == {"Pod": 1200}
@@ -84,12 +107,16 @@ def test_audit_lists_1200_pods_in_pages_of_100_and_never_holds_more_than_a_page(
 def test_objects_are_evaluated_as_each_page_arrives(
     apiserver: StandinAPIServer, kubeconfig: Path
 ) -> None:
-    apiserver.put_many("pods", [pod("ns", f"p-{i:04}", "windows", privileged=True) for i in range(300)])
+    apiserver.put_many(
+        "pods", [pod("ns", f"p-{i:04}", "windows", privileged=True) for i in range(300)]
+    )
     client = make_api_client(str(kubeconfig))
     try:
         view = ClusterSnapshotView.read(Config(), client)
         summary = AuditSummary()
-        results = audit(list_objects(client, None, 100, summary), engine_evaluator(Engine(), view), summary)
+        results = audit(
+            list_objects(client, None, 100, summary), engine_evaluator(Engine(), view), summary
+        )
         next(results)
         assert len(apiserver.requests_to("/api/v1/pods")) == 1  # only the first page so far
         assert sum(1 for _ in results) == 299
@@ -131,7 +158,9 @@ def test_policy_reports_validate_against_the_upstream_crd_schema(
     code, out, err = run_audit(kubeconfig, capsys, "--format", "policyreport")
     reports = [d for d in yaml.safe_load_all(out) if d]
     assert [(r["kind"], r["metadata"]["namespace"]) for r in reports] == [
-        ("PolicyReport", "shop"), ("PolicyReport", "tools")]
+        ("PolicyReport", "shop"),
+        ("PolicyReport", "tools"),
+    ]
     schema = policy_report_schema()
     for report in reports:
         jsonschema.validate(report, schema)
@@ -192,7 +221,9 @@ def test_a_malformed_object_is_reported_as_an_error_not_a_crash(
 def test_namespace_labels_cap_the_action_in_the_audit(
     apiserver: StandinAPIServer, kubeconfig: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    apiserver.put("namespaces", {"metadata": {"name": "lenient", "labels": {"winpod.io/max-action": "warn"}}})
+    apiserver.put(
+        "namespaces", {"metadata": {"name": "lenient", "labels": {"winpod.io/max-action": "warn"}}}
+    )
     apiserver.put("namespaces", {"metadata": {"name": "strict"}})
     for ns in ("lenient", "strict"):
         apiserver.put("pods", pod(ns, "p", "windows", privileged=True))
@@ -206,7 +237,9 @@ def test_selected_namespaces_are_listed_through_their_namespaced_paths(
     apiserver: StandinAPIServer, kubeconfig: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     small_cluster(apiserver)
-    code, out, err = run_audit(kubeconfig, capsys, "-n", "tools", "-n", "nowhere", "--format", "json")
+    code, out, err = run_audit(
+        kubeconfig, capsys, "-n", "tools", "-n", "nowhere", "--format", "json"
+    )
     assert {o["namespace"] for o in orjson.loads(out)["objects"]} <= {"tools"}
     assert orjson.loads(out)["summary"]["checked"] == 2
     assert apiserver.requests_to("/api/v1/namespaces/tools/pods")
@@ -227,7 +260,9 @@ def test_sarif_output_names_each_finding_by_rule_and_object(
     assert sarif["version"] == "2.1.0"
     assert {r["level"] for r in results if r["ruleId"] == "windows-privileged"} == {"error"}
     names = [r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"] for r in results]
-    assert "shop/Deployment/web:spec.template.spec.containers[0].securityContext.privileged" in names
+    assert (
+        "shop/Deployment/web:spec.template.spec.containers[0].securityContext.privileged" in names
+    )
 
 
 def test_mutate_evaluates_what_the_mutation_would_admit(

@@ -26,8 +26,11 @@ def metric(view: ClusterCacheView, name: str, **labels: str) -> float:
 
 
 def linux_class(name: str) -> dict[str, object]:
-    return {"metadata": {"name": name}, "handler": "runc",
-            "scheduling": {"nodeSelector": {"kubernetes.io/os": "linux"}}}
+    return {
+        "metadata": {"name": name},
+        "handler": "runc",
+        "scheduling": {"nodeSelector": {"kubernetes.io/os": "linux"}},
+    }
 
 
 def test_the_view_is_ready_after_the_first_list_of_both_resources(
@@ -43,8 +46,14 @@ def test_the_view_is_ready_after_the_first_list_of_both_resources(
     assert classes["windows-2022"].tolerations[0]["value"] == "windows"
     listed = apiserver.requests_to("/apis/node.k8s.io/v1/runtimeclasses")
     assert listed[0]["limit"] == "500" and "watch" not in listed[0]
-    watches = eventually(lambda: [q for q in apiserver.requests_to("/apis/node.k8s.io/v1/runtimeclasses")
-                                  if q.get("watch") == "true"], what="a watch")
+    watches = eventually(
+        lambda: [
+            q
+            for q in apiserver.requests_to("/apis/node.k8s.io/v1/runtimeclasses")
+            if q.get("watch") == "true"
+        ],
+        what="a watch",
+    )
     assert watches[0]["allowWatchBookmarks"] == "true"
     assert int(watches[0]["resourceVersion"]) >= 102
 
@@ -76,8 +85,10 @@ def test_a_runtime_class_added_modified_and_deleted_reaches_the_cache_through_th
     changed["scheduling"]["nodeSelector"] = {"kubernetes.io/os": "linux"}  # type: ignore[index]
     apiserver.put("runtimeclasses", changed)
     eventually(
-        lambda: (view.runtime_classes() or {})["windows-2022"].node_selector
-        == {"kubernetes.io/os": "linux"},
+        lambda: (
+            (view.runtime_classes() or {})["windows-2022"].node_selector
+            == {"kubernetes.io/os": "linux"}
+        ),
         what="MODIFIED",
     )
     apiserver.delete("runtimeclasses", "windows-2022")
@@ -89,15 +100,25 @@ def test_bookmarks_advance_the_resource_version_the_next_watch_starts_from(
 ) -> None:
     view = start_view()
     apiserver.put("namespaces", {"metadata": {"name": "other-resource-moves-rv"}})
-    eventually(lambda: view.namespace_policy("other-resource-moves-rv") is None
-               and "other-resource-moves-rv" in (view._policies or {}), what="namespace")
+    eventually(
+        lambda: (
+            view.namespace_policy("other-resource-moves-rv") is None
+            and "other-resource-moves-rv" in (view._policies or {})
+        ),
+        what="namespace",
+    )
     time.sleep(0.3)  # a bookmark (every 0.1 s) carries the newer resourceVersion
     apiserver.drop_connections()
 
     def rewatched_from_newer_rv() -> bool:
-        watches = [q for q in apiserver.requests_to("/apis/node.k8s.io/v1/runtimeclasses")
-                   if q.get("watch") == "true"]
-        return len(watches) >= 2 and int(watches[-1]["resourceVersion"]) > int(watches[0]["resourceVersion"])
+        watches = [
+            q
+            for q in apiserver.requests_to("/apis/node.k8s.io/v1/runtimeclasses")
+            if q.get("watch") == "true"
+        ]
+        return len(watches) >= 2 and int(watches[-1]["resourceVersion"]) > int(
+            watches[0]["resourceVersion"]
+        )
 
     eventually(rewatched_from_newer_rv, what="rewatch from the bookmark's resourceVersion")
 
@@ -107,18 +128,27 @@ def test_a_410_error_event_makes_the_cache_relist_and_recover(
 ) -> None:
     apiserver.put("runtimeclasses", linux_class("runc"))
     view = start_view()
+
     def expired_relists() -> float:
-        return metric(view, "winpod_cluster_relists_total", resource="runtimeclasses", reason="expired")
+        return metric(
+            view, "winpod_cluster_relists_total", resource="runtimeclasses", reason="expired"
+        )
 
     assert expired_relists() == 0
     apiserver.send_watch_expired()
     apiserver.put("runtimeclasses", WINDOWS_RUNTIME_CLASS)  # lands after the compaction
     eventually(lambda: expired_relists() == 1, what="relist")
-    eventually(lambda: {"runc", "windows-2022"} <= set(view.runtime_classes() or {}), what="recovery")
+    eventually(
+        lambda: {"runc", "windows-2022"} <= set(view.runtime_classes() or {}), what="recovery"
+    )
     assert view.ready()
-    events = [r["event"] for r in log_records(capsys.readouterr().err) if r.get("resource") == "runtimeclasses"]
+    events = [
+        r["event"]
+        for r in log_records(capsys.readouterr().err)
+        if r.get("resource") == "runtimeclasses"
+    ]
     assert "watch_expired" in events
-    assert events[events.index("watch_expired"):].count("listed") >= 1
+    assert events[events.index("watch_expired") :].count("listed") >= 1
 
 
 def test_a_410_status_on_rewatch_makes_the_cache_relist(
@@ -132,7 +162,9 @@ def test_a_410_status_on_rewatch_makes_the_cache_relist(
     apiserver.put("runtimeclasses", WINDOWS_RUNTIME_CLASS)  # history moves on while we are away
     apiserver.compact()
     apiserver.start()  # the rewatch from the old resourceVersion gets HTTP 410
-    eventually(lambda: view.reflectors["runtimeclasses"].relists["expired"] >= before + 1, what="relist")
+    eventually(
+        lambda: view.reflectors["runtimeclasses"].relists["expired"] >= before + 1, what="relist"
+    )
     eventually(lambda: "windows-2022" in (view.runtime_classes() or {}), what="recovery")
 
 
@@ -149,10 +181,14 @@ def test_a_dropped_connection_reconnects_and_resumes_without_a_relist(
     served_during_gap.append(sorted(view.runtime_classes() or {}))
     eventually(lambda: "windows-2022" in (view.runtime_classes() or {}), what="resumed watch")
     assert view.reflectors["runtimeclasses"].watch_restarts["error"] >= errors + 1
-    assert sum(view.reflectors["runtimeclasses"].relists[r] for r in ("expired", "error")) == relisted
+    assert (
+        sum(view.reflectors["runtimeclasses"].relists[r] for r in ("expired", "error")) == relisted
+    )
     assert served_during_gap == [["runc"]]  # the last good cache, never empty
     assert view.ready()
-    records = [r for r in log_records(capsys.readouterr().err) if r.get("resource") == "runtimeclasses"]
+    records = [
+        r for r in log_records(capsys.readouterr().err) if r.get("resource") == "runtimeclasses"
+    ]
     unreachable = [r for r in records if r["event"] == "cluster_unreachable"]
     assert unreachable and unreachable[0]["serving"] == "last good cache"
     assert 0 < unreachable[0]["retry_in_seconds"] <= 0.4
@@ -162,7 +198,9 @@ def test_an_unreachable_apiserver_leaves_the_last_good_cache_served_and_stalenes
     apiserver: StandinAPIServer, start_view: ViewFactory, capsys: pytest.CaptureFixture[str]
 ) -> None:
     apiserver.put("runtimeclasses", WINDOWS_RUNTIME_CLASS)
-    apiserver.put("namespaces", {"metadata": {"name": "win", "labels": {"winpod.io/default-os": "windows"}}})
+    apiserver.put(
+        "namespaces", {"metadata": {"name": "win", "labels": {"winpod.io/default-os": "windows"}}}
+    )
     view = start_view()
     assert metric(view, "winpod_cluster_cache_staleness_seconds", resource="runtimeclasses") == 0.0
     apiserver.stop()
@@ -175,7 +213,9 @@ def test_an_unreachable_apiserver_leaves_the_last_good_cache_served_and_stalenes
     assert "windows-2022" in (view.runtime_classes() or {})
     assert view.namespace_policy("win") == NamespacePolicy(defaultOS="windows")
 
-    records = [r for r in log_records(capsys.readouterr().err) if r.get("resource") == "runtimeclasses"]
+    records = [
+        r for r in log_records(capsys.readouterr().err) if r.get("resource") == "runtimeclasses"
+    ]
     assert any(r["event"] == "cache_stale" for r in records)
     delays = [r["retry_in_seconds"] for r in records if r["event"] == "cluster_unreachable"]
     assert len(delays) >= 3 and max(delays) <= 0.4 and delays[-1] > delays[0]  # backoff, capped
@@ -195,20 +235,40 @@ def test_an_expired_continue_token_during_the_initial_list_is_retried_from_scrat
     view = start_view(page_size=10)
     assert len(view._policies or {}) == 30
     pages = apiserver.requests_to("/api/v1/namespaces")
-    assert [q.get("continue") is not None for q in pages if q.get("watch") != "true"][:2] == [False, True]
+    assert [q.get("continue") is not None for q in pages if q.get("watch") != "true"][:2] == [
+        False,
+        True,
+    ]
 
 
 def test_namespace_labels_set_the_namespace_policy_over_the_config_entry(
     apiserver: StandinAPIServer, start_view: ViewFactory, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = Config.model_validate(
-        {"namespaces": {"shop": {"maxAction": "audit", "rules": {"windows-memory-limits": "off"}},
-                        "plain": {"defaultOS": "linux"}}}
+        {
+            "namespaces": {
+                "shop": {"maxAction": "audit", "rules": {"windows-memory-limits": "off"}},
+                "plain": {"defaultOS": "linux"},
+            }
+        }
     )
-    apiserver.put("namespaces", {"metadata": {"name": "shop", "labels": {
-        "winpod.io/default-os": "windows", "winpod.io/max-action": "warn", "team": "x"}}})
+    apiserver.put(
+        "namespaces",
+        {
+            "metadata": {
+                "name": "shop",
+                "labels": {
+                    "winpod.io/default-os": "windows",
+                    "winpod.io/max-action": "warn",
+                    "team": "x",
+                },
+            }
+        },
+    )
     apiserver.put("namespaces", {"metadata": {"name": "plain"}})
-    apiserver.put("namespaces", {"metadata": {"name": "typo", "labels": {"winpod.io/default-os": "Windows"}}})
+    apiserver.put(
+        "namespaces", {"metadata": {"name": "typo", "labels": {"winpod.io/default-os": "Windows"}}}
+    )
     view = start_view(config)
     assert view.namespace_policy("shop") == NamespacePolicy(
         defaultOS="windows", maxAction="warn", rules={"windows-memory-limits": "off"}
@@ -217,13 +277,24 @@ def test_namespace_labels_set_the_namespace_policy_over_the_config_entry(
     assert view.namespace_policy("typo") is None  # invalid value ignored
     assert view.namespace_policy("absent") is None
 
-    apiserver.put("namespaces", {"metadata": {"name": "plain", "labels": {"winpod.io/max-action": "deny"}}})
-    eventually(lambda: view.namespace_policy("plain") == NamespacePolicy(defaultOS="linux", maxAction="deny"),
-               what="label change via watch")
-    apiserver.put("namespaces", {"metadata": {"name": "typo", "labels": {"winpod.io/default-os": "Windows", "a": "b"}}})
+    apiserver.put(
+        "namespaces", {"metadata": {"name": "plain", "labels": {"winpod.io/max-action": "deny"}}}
+    )
+    eventually(
+        lambda: (
+            view.namespace_policy("plain") == NamespacePolicy(defaultOS="linux", maxAction="deny")
+        ),
+        what="label change via watch",
+    )
+    apiserver.put(
+        "namespaces",
+        {"metadata": {"name": "typo", "labels": {"winpod.io/default-os": "Windows", "a": "b"}}},
+    )
     eventually(lambda: "typo" in (view._policies or {}), what="typo namespace")
     time.sleep(0.2)
-    invalid = [r for r in log_records(capsys.readouterr().err) if r["event"] == "invalid_namespace_label"]
+    invalid = [
+        r for r in log_records(capsys.readouterr().err) if r["event"] == "invalid_namespace_label"
+    ]
     assert [(r["namespace"], r["value"]) for r in invalid] == [("typo", "Windows")]  # logged once
 
 
@@ -236,7 +307,9 @@ def test_the_version_comes_from_the_apiserver_unless_the_config_pins_it(
     assert pinned.version() == KubeVersion(1, 28)
 
 
-def test_stop_ends_the_cache_threads_promptly(apiserver: StandinAPIServer, start_view: ViewFactory) -> None:
+def test_stop_ends_the_cache_threads_promptly(
+    apiserver: StandinAPIServer, start_view: ViewFactory
+) -> None:
     view = start_view()
     started = time.monotonic()
     view.stop()
@@ -256,7 +329,9 @@ def test_start_cluster_view_watches_the_kubeconfigs_cluster_until_stopped(
         view.stop()
 
 
-def test_start_cluster_view_fails_at_once_on_a_kubeconfig_that_cannot_be_loaded(tmp_path: Path) -> None:
+def test_start_cluster_view_fails_at_once_on_a_kubeconfig_that_cannot_be_loaded(
+    tmp_path: Path,
+) -> None:
     with pytest.raises(ClusterError, match="cannot load the cluster configuration"):
         start_cluster_view(Config(), str(tmp_path / "missing"))
 
@@ -265,7 +340,9 @@ def test_the_one_shot_view_lists_once_and_never_watches(
     apiserver: StandinAPIServer, kubeconfig: Path
 ) -> None:
     apiserver.put("runtimeclasses", WINDOWS_RUNTIME_CLASS)
-    apiserver.put("namespaces", {"metadata": {"name": "win", "labels": {"winpod.io/default-os": "windows"}}})
+    apiserver.put(
+        "namespaces", {"metadata": {"name": "win", "labels": {"winpod.io/default-os": "windows"}}}
+    )
     view = cluster_view_from_kubeconfig(Config(), str(kubeconfig), context="standin")
     assert view.ready()
     assert set(view.runtime_classes() or {}) == {"windows-2022"}

@@ -12,11 +12,17 @@ from tests.cluster.workloads import pod
 
 
 def test_labels_win_over_the_config_entry_and_invalid_values_are_dropped() -> None:
-    config = Config.model_validate({"namespaces": {"a": {"defaultOS": "linux", "maxAction": "deny"}}})
+    config = Config.model_validate(
+        {"namespaces": {"a": {"defaultOS": "linux", "maxAction": "deny"}}}
+    )
     labels = {"winpod.io/default-os": "windows", "winpod.io/max-action": "block"}
-    assert namespace_policy(config, "a", labels) == NamespacePolicy(defaultOS="windows", maxAction="deny")
+    assert namespace_policy(config, "a", labels) == NamespacePolicy(
+        defaultOS="windows", maxAction="deny"
+    )
     assert namespace_policy(config, "b", {}) is None
-    assert namespace_policy(config, "b", {"winpod.io/max-action": "audit"}) == NamespacePolicy(maxAction="audit")
+    assert namespace_policy(config, "b", {"winpod.io/max-action": "audit"}) == NamespacePolicy(
+        maxAction="audit"
+    )
 
 
 def test_the_namespace_cache_keeps_only_winpods_labels() -> None:
@@ -45,10 +51,15 @@ def test_deny_is_fail_warn_is_warn_audit_is_low_severity_warn_and_exempted_is_sk
     assert by_rule["windows-privileged"] == ("fail", "high")
     assert by_rule["windows-emptydir-memory"] == ("warn", "medium")
     assert results[0]["timestamp"] == {"seconds": 1, "nanos": 500_000_000}
-    windows["metadata"]["annotations"] = {"winpod.io/exempt": "windows-privileged",
-                                          "winpod.io/exempt-reason": "migrating to HostProcess"}
-    exempted = [r for r in evaluation_results(ref, engine.evaluate(windows), timestamp())
-                if r["rule"] == "windows-privileged"]
+    windows["metadata"]["annotations"] = {
+        "winpod.io/exempt": "windows-privileged",
+        "winpod.io/exempt-reason": "migrating to HostProcess",
+    }
+    exempted = [
+        r
+        for r in evaluation_results(ref, engine.evaluate(windows), timestamp())
+        if r["rule"] == "windows-privileged"
+    ]
     assert exempted[0]["result"] == "skip"
     assert exempted[0]["properties"]["exemptionReason"] == "migrating to HostProcess"
     clean = evaluation_results(ref, engine.evaluate({**pod("ns", "q"), "kind": "Pod"}), timestamp())

@@ -50,7 +50,8 @@ def helmed(helm_available: None, certs_dir: Path) -> dict[str, list[Doc]]:
         values: dict[str, Any] = {**HELM_VALUES[name]}
         if name == "self-managed":
             values["certificates"] = {
-                "mode": "selfManaged", "selfManaged": helm_self_managed_values(certs_dir)
+                "mode": "selfManaged",
+                "selfManaged": helm_self_managed_values(certs_dir),
             }
         rendered[name] = helm_render(values)
     return rendered
@@ -79,9 +80,7 @@ def renderer(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def rendered(
-    request: pytest.FixtureRequest, overlay: str, renderer: str
-) -> list[Doc]:
+def rendered(request: pytest.FixtureRequest, overlay: str, renderer: str) -> list[Doc]:
     """One overlay (or its equivalent Helm values), rendered by one renderer."""
     source = "kustomized" if renderer == "kustomize" else "helmed"
     docs: list[Doc] = request.getfixturevalue(source)[overlay]

@@ -86,8 +86,7 @@ def helm_self_managed_values(certs_dir: Path) -> dict[str, Any]:
 
 def find(docs: Iterable[Doc], kind: str, name: str | None = None) -> list[Doc]:
     return [
-        d for d in docs
-        if d.get("kind") == kind and (name is None or d["metadata"]["name"] == name)
+        d for d in docs if d.get("kind") == kind and (name is None or d["metadata"]["name"] == name)
     ]
 
 
@@ -168,10 +167,13 @@ def main() -> None:
             values = dict(HELM_VALUES[name])
             if name == "self-managed":
                 values["certificates"] = {
-                    "mode": "selfManaged", "selfManaged": helm_self_managed_values(certs_dir)
+                    "mode": "selfManaged",
+                    "selfManaged": helm_self_managed_values(certs_dir),
                 }
-            shown = {k: ("<--set-file ...>" if k == "certificates" and name == "self-managed"
-                         else v) for k, v in values.items()}
+            shown = {
+                k: ("<--set-file ...>" if k == "certificates" and name == "self-managed" else v)
+                for k, v in values.items()
+            }
             print(f"== helm template winpod deploy/helm/winpod -n winpod, values {shown}")
             print("\n".join(summary(helm_render(values))))
         print("== kubectl kustomize deploy/addons/audit-cronjob")

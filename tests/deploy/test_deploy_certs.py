@@ -40,8 +40,9 @@ def verify_for(ca: x509.Certificate, leaf: x509.Certificate, name: str) -> None:
 
 
 def certs_cli(out: Path, *extra: str) -> int:
-    return main(["certs", "--service", SERVICE, "--namespace", NAMESPACE,
-                 "--out-dir", str(out), *extra])
+    return main(
+        ["certs", "--service", SERVICE, "--namespace", NAMESPACE, "--out-dir", str(out), *extra]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +53,10 @@ def pair() -> tuple[KeyPair, KeyPair]:
 
 def test_the_service_names_are_the_four_forms_the_apiserver_may_dial() -> None:
     assert NAMES == [
-        "winpod", "winpod.winpod", "winpod.winpod.svc", "winpod.winpod.svc.cluster.local"
+        "winpod",
+        "winpod.winpod",
+        "winpod.winpod.svc",
+        "winpod.winpod.svc.cluster.local",
     ]
 
 
@@ -93,9 +97,11 @@ def test_a_serving_certificate_near_its_end_needs_renewal(pair: tuple[KeyPair, K
     later = dt.datetime.now(dt.UTC) + dt.timedelta(days=350)
     assert "within 30 days" in (serving_cert_problem(serving.cert, ca.cert, NAMES, 30, later) or "")
     assert "not signed by this CA" in (
-        serving_cert_problem(serving.cert, make_ca().cert, NAMES, 30) or "")
+        serving_cert_problem(serving.cert, make_ca().cert, NAMES, 30) or ""
+    )
     assert "lacks the names winpod.x" in (
-        serving_cert_problem(serving.cert, ca.cert, [*NAMES, "winpod.x"], 30) or "")
+        serving_cert_problem(serving.cert, ca.cert, [*NAMES, "winpod.x"], 30) or ""
+    )
 
 
 # ---- the CLI, end to end -------------------------------------------------------------------
@@ -130,15 +136,35 @@ def test_winpod_certs_output_chains_for_every_service_name(issued: Path) -> None
 def test_openssl_verifies_the_chain_for_every_service_name(issued: Path) -> None:
     for name in NAMES:
         result = subprocess.run(
-            ["openssl", "verify", "-purpose", "sslserver", "-verify_hostname", name,
-             "-CAfile", str(issued / "ca.crt"), str(issued / "tls.crt")],
-            capture_output=True, text=True, timeout=30,
+            [
+                "openssl",
+                "verify",
+                "-purpose",
+                "sslserver",
+                "-verify_hostname",
+                name,
+                "-CAfile",
+                str(issued / "ca.crt"),
+                str(issued / "tls.crt"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
         assert result.returncode == 0 and result.stdout.strip().endswith(": OK"), result
     wrong = subprocess.run(
-        ["openssl", "verify", "-verify_hostname", "winpod.default.svc",
-         "-CAfile", str(issued / "ca.crt"), str(issued / "tls.crt")],
-        capture_output=True, text=True, timeout=30,
+        [
+            "openssl",
+            "verify",
+            "-verify_hostname",
+            "winpod.default.svc",
+            "-CAfile",
+            str(issued / "ca.crt"),
+            str(issued / "tls.crt"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert wrong.returncode != 0
 
@@ -165,10 +191,15 @@ def test_patch_webhooks_sets_the_ca_bundle_on_winpods_webhooks_only(
 ) -> None:
     rendered = issued.parent / "winpod.yaml"
     foreign = {
-        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingWebhookConfiguration",
         "metadata": {"name": "someone-else"},
-        "webhooks": [{"name": "x.example.com", "clientConfig": {
-            "service": {"name": "other", "namespace": "other"}}}],
+        "webhooks": [
+            {
+                "name": "x.example.com",
+                "clientConfig": {"service": {"name": "other", "namespace": "other"}},
+            }
+        ],
     }
     rendered.write_text(yaml.safe_dump_all([*kustomized["cert-manager"], foreign]))
     before = len(kustomized["cert-manager"]) + 1
@@ -179,8 +210,12 @@ def test_patch_webhooks_sets_the_ca_bundle_on_winpods_webhooks_only(
     for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
         (hook,) = one(docs, kind, "winpod")["webhooks"]
         assert decode_ca_bundle(hook["clientConfig"]["caBundle"]) == ca_pem
-    assert "caBundle" not in one(docs, "ValidatingWebhookConfiguration", "someone-else")[
-        "webhooks"][0]["clientConfig"]
+    assert (
+        "caBundle"
+        not in one(docs, "ValidatingWebhookConfiguration", "someone-else")["webhooks"][0][
+            "clientConfig"
+        ]
+    )
 
 
 def test_patch_webhooks_fails_when_no_webhook_calls_the_service(
@@ -240,8 +275,18 @@ def test_renew_without_a_ca_explains_what_to_run(
 
 
 def test_renew_for_another_namespace_re_issues_with_the_new_names(issued: Path) -> None:
-    code = main(["certs", "--service", "winpod", "--namespace", "admission",
-                 "--out-dir", str(issued), "--renew"])
+    code = main(
+        [
+            "certs",
+            "--service",
+            "winpod",
+            "--namespace",
+            "admission",
+            "--out-dir",
+            str(issued),
+            "--renew",
+        ]
+    )
     assert code == 0
     leaf = x509.load_pem_x509_certificate((issued / "tls.crt").read_bytes())
     ca = x509.load_pem_x509_certificate((issued / "ca.crt").read_bytes())

@@ -79,10 +79,14 @@ def test_helm_renders_the_same_config_rbac_pdb_and_service_as_kustomize(
     assert one(h, "ClusterRole")["rules"] == one(k, "ClusterRole")["rules"]
     for field in ("roleRef", "subjects"):
         assert one(h, "ClusterRoleBinding")[field] == one(k, "ClusterRoleBinding")[field]
-    assert one(h, "Namespace")["metadata"]["labels"].items() >= {
-        n: v for n, v in one(k, "Namespace")["metadata"]["labels"].items()
-        if n.startswith("pod-security.")
-    }.items()
+    assert (
+        one(h, "Namespace")["metadata"]["labels"].items()
+        >= {
+            n: v
+            for n, v in one(k, "Namespace")["metadata"]["labels"].items()
+            if n.startswith("pod-security.")
+        }.items()
+    )
 
 
 def test_the_cert_manager_resources_match_kustomize(
@@ -115,8 +119,10 @@ def test_the_audit_option_renders_the_audit_addon(
     h = one(audit_helmed, "CronJob", "winpod-audit")["spec"]["jobTemplate"]["spec"]["template"]
     k = one(audit_kustomized, "CronJob", "winpod-audit")["spec"]["jobTemplate"]["spec"]["template"]
     assert h["spec"]["containers"][0]["args"] == k["spec"]["containers"][0]["args"]
-    assert one(audit_helmed, "ClusterRole", "winpod-audit")["rules"] == one(
-        audit_kustomized, "ClusterRole", "winpod-audit")["rules"]
+    assert (
+        one(audit_helmed, "ClusterRole", "winpod-audit")["rules"]
+        == one(audit_kustomized, "ClusterRole", "winpod-audit")["rules"]
+    )
 
 
 def test_another_release_name_and_namespace_flow_into_every_reference() -> None:
@@ -124,8 +130,9 @@ def test_another_release_name_and_namespace_flow_into_every_reference() -> None:
 
     with helm_python.Chart.load(str(CHART)) as chart:
         manifests = chart.render({}, name="policy", namespace="admission")
-    docs = [d for name, text in manifests.items() if name.endswith(".yaml")
-            for d in load_docs(text)]
+    docs = [
+        d for name, text in manifests.items() if name.endswith(".yaml") for d in load_docs(text)
+    ]
     notes = manifests["winpod/templates/NOTES.txt"]
     assert "Never checked: kube-system, kube-node-lease, admission," in notes
     assert "kubectl delete validatingwebhookconfiguration policy-winpod" in notes
@@ -133,7 +140,8 @@ def test_another_release_name_and_namespace_flow_into_every_reference() -> None:
     for kind in WEBHOOK_KINDS:
         doc = one(docs, kind)
         assert doc["metadata"]["annotations"]["cert-manager.io/inject-ca-from"] == (
-            "admission/policy-winpod-serving")
+            "admission/policy-winpod-serving"
+        )
         (hook,) = doc["webhooks"]
         assert hook["clientConfig"]["service"]["namespace"] == "admission"
         names = hook["namespaceSelector"]["matchExpressions"][0]["values"]

@@ -31,7 +31,9 @@ def instructions() -> list[tuple[str, str]]:
         pending = ""
         if line:
             lines.append(line)
-    return [(ln.split(None, 1)[0].upper(), ln.split(None, 1)[1] if " " in ln else "") for ln in lines]
+    return [
+        (ln.split(None, 1)[0].upper(), ln.split(None, 1)[1] if " " in ln else "") for ln in lines
+    ]
 
 
 def final_stage() -> list[tuple[str, str]]:
@@ -51,7 +53,9 @@ def test_the_dockerfile_passes_hadolint() -> None:
     assert binary
     result = subprocess.run(
         [binary, "--failure-threshold", "info", str(DOCKERFILE)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -64,7 +68,9 @@ def test_the_image_is_multi_stage_on_python_3_11_slim() -> None:
     assert copied and all(c.startswith("--from=") for c in copied), (
         "the final stage takes only the built virtualenv"
     )
-    assert not [args for op, args in final_stage() if op == "RUN"], "nothing runs in the final stage"
+    assert not [args for op, args in final_stage() if op == "RUN"], (
+        "nothing runs in the final stage"
+    )
 
 
 def test_the_image_runs_winpod_serve_as_a_numeric_non_root_user_without_healthcheck() -> None:
@@ -106,8 +112,11 @@ def test_the_image_installs_winpods_wheel_with_no_path_hacks() -> None:
 
 
 def test_the_build_context_keeps_secrets_and_the_venv_out() -> None:
-    rules = [r.strip() for r in (REPO / ".dockerignore").read_text().splitlines()
-             if r.strip() and not r.startswith("#")]
+    rules = [
+        r.strip()
+        for r in (REPO / ".dockerignore").read_text().splitlines()
+        if r.strip() and not r.startswith("#")
+    ]
     assert rules[0] == "*", "allow-list: everything is excluded unless named"
     allowed = {r[1:].rstrip("/") for r in rules if r.startswith("!")}
     assert allowed == {"pyproject.toml", "README.md", "app", "policies"}

@@ -39,8 +39,9 @@ def test_every_built_in_object_validates_against_the_kubernetes_schema(rendered:
                 kubernetes_validate.validate(doc, version, strict=True)
             except kubernetes_validate.ValidationError as exc:
                 where = "/".join(str(p) for p in exc.path)
-                pytest.fail(f"{doc['kind']} {doc['metadata']['name']} ({version}) at {where}: "
-                            f"{exc.message}")
+                pytest.fail(
+                    f"{doc['kind']} {doc['metadata']['name']} ({version}) at {where}: {exc.message}"
+                )
         checked += 1
     assert checked >= 10
 
@@ -58,7 +59,11 @@ def test_webhooks_skip_kube_system_kube_node_lease_and_winpods_own_namespace(
 def test_a_namespace_labelled_winpod_ignore_true_opts_out(rendered: list[Doc]) -> None:
     for kind, hook in webhooks(rendered):
         expressions = hook["namespaceSelector"]["matchExpressions"]
-        assert {"key": "winpod.io/ignore", "operator": "NotIn", "values": ["true"]} in expressions, kind
+        assert {
+            "key": "winpod.io/ignore",
+            "operator": "NotIn",
+            "values": ["true"],
+        } in expressions, kind
         assert "objectSelector" not in hook
 
 
@@ -87,10 +92,15 @@ def test_the_mutating_hook_is_reinvoked_if_needed(rendered: list[Doc]) -> None:
 def test_the_mutating_hook_sees_only_pod_creates(rendered: list[Doc]) -> None:
     (hook,) = one(rendered, "MutatingWebhookConfiguration")["webhooks"]
     assert hook["clientConfig"]["service"]["path"] == "/mutate"
-    assert hook["rules"] == [{
-        "apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"],
-        "resources": ["pods"], "scope": "Namespaced",
-    }]
+    assert hook["rules"] == [
+        {
+            "apiGroups": [""],
+            "apiVersions": ["v1"],
+            "operations": ["CREATE"],
+            "resources": ["pods"],
+            "scope": "Namespaced",
+        }
+    ]
 
 
 def test_the_validating_hook_covers_pods_and_every_workload_kind(rendered: list[Doc]) -> None:
@@ -102,9 +112,15 @@ def test_the_validating_hook_covers_pods_and_every_workload_kind(rendered: list[
         assert rule["apiVersions"] == ["v1"]
         covered |= {(group, res) for group in rule["apiGroups"] for res in rule["resources"]}
     assert covered == {
-        ("", "pods"), ("", "pods/ephemeralcontainers"), ("", "podtemplates"),
-        ("", "replicationcontrollers"), ("apps", "deployments"), ("apps", "replicasets"),
-        ("apps", "statefulsets"), ("apps", "daemonsets"), ("batch", "jobs"),
+        ("", "pods"),
+        ("", "pods/ephemeralcontainers"),
+        ("", "podtemplates"),
+        ("", "replicationcontrollers"),
+        ("apps", "deployments"),
+        ("apps", "replicasets"),
+        ("apps", "statefulsets"),
+        ("apps", "daemonsets"),
+        ("batch", "jobs"),
         ("batch", "cronjobs"),
     }
 
@@ -157,9 +173,7 @@ def test_at_least_two_replicas_spread_across_nodes_with_a_pdb(rendered: list[Doc
     assert pdb["spec"]["minAvailable"] == 1 < deployment["spec"]["replicas"]
     pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert pdb["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
-    spread = {
-        c["topologyKey"]: c for c in webhook_pod_spec(rendered)["topologySpreadConstraints"]
-    }
+    spread = {c["topologyKey"]: c for c in webhook_pod_spec(rendered)["topologySpreadConstraints"]}
     by_node = spread["kubernetes.io/hostname"]
     assert by_node["maxSkew"] == 1 and by_node["whenUnsatisfiable"] == "DoNotSchedule"
     assert by_node["labelSelector"]["matchLabels"].items() <= pod_labels.items()
@@ -211,7 +225,9 @@ def test_the_server_arguments_match_the_mounted_files(rendered: list[Doc]) -> No
     ]
     mounts = {m["name"]: m for m in container["volumeMounts"]}
     assert (mounts["config"]["mountPath"], mounts["config"]["subPath"]) == (
-        "/etc/winpod/config.yaml", "config.yaml")
+        "/etc/winpod/config.yaml",
+        "config.yaml",
+    )
     # A directory mount: a renewed Secret reaches the running server (subPath would freeze it).
     assert mounts["tls"]["mountPath"] == "/etc/winpod/tls" and "subPath" not in mounts["tls"]
     volumes = {v["name"]: v for v in spec["volumes"]}
@@ -262,11 +278,14 @@ def test_the_cert_manager_certificate_names_every_service_dns_name(
     assert serving["spec"]["issuerRef"] == {"kind": "Issuer", "name": "winpod-ca"}
     ca = one(rendered, "Certificate", "winpod-ca")
     assert ca["spec"]["isCA"] is True
-    assert one(rendered, "Issuer", "winpod-ca")["spec"]["ca"]["secretName"] == ca["spec"]["secretName"]
+    assert (
+        one(rendered, "Issuer", "winpod-ca")["spec"]["ca"]["secretName"] == ca["spec"]["secretName"]
+    )
 
 
 def test_warn_only_changes_nothing_in_the_config_but_max_action(
-    kustomized: dict[str, list[Doc]], helmed: dict[str, list[Doc]],
+    kustomized: dict[str, list[Doc]],
+    helmed: dict[str, list[Doc]],
 ) -> None:
     for docs in (kustomized, helmed):
         warn_only = config_of(docs["warn-only"])
@@ -281,13 +300,21 @@ def test_kustomize_puts_the_webhook_configurations_last(kustomized: dict[str, li
 
 
 COMMON = {
-    ("Namespace", "winpod"), ("ServiceAccount", "winpod"), ("ClusterRole", "winpod"),
-    ("ClusterRoleBinding", "winpod"), ("ConfigMap", "winpod-config"), ("Service", "winpod"),
-    ("Deployment", "winpod"), ("PodDisruptionBudget", "winpod"),
-    ("MutatingWebhookConfiguration", "winpod"), ("ValidatingWebhookConfiguration", "winpod"),
+    ("Namespace", "winpod"),
+    ("ServiceAccount", "winpod"),
+    ("ClusterRole", "winpod"),
+    ("ClusterRoleBinding", "winpod"),
+    ("ConfigMap", "winpod-config"),
+    ("Service", "winpod"),
+    ("Deployment", "winpod"),
+    ("PodDisruptionBudget", "winpod"),
+    ("MutatingWebhookConfiguration", "winpod"),
+    ("ValidatingWebhookConfiguration", "winpod"),
 }
 CERT_MANAGER = {
-    ("Issuer", "winpod-selfsigned"), ("Certificate", "winpod-ca"), ("Issuer", "winpod-ca"),
+    ("Issuer", "winpod-selfsigned"),
+    ("Certificate", "winpod-ca"),
+    ("Issuer", "winpod-ca"),
     ("Certificate", "winpod-serving"),
 }
 
@@ -295,6 +322,9 @@ CERT_MANAGER = {
 def test_every_overlay_renders_exactly_its_objects(rendered: list[Doc], overlay: str) -> None:
     extra = {("Secret", "winpod-tls")} if overlay == "self-managed" else CERT_MANAGER
     assert kinds_and_names(rendered) == COMMON | extra
-    namespaced = [d for d in rendered if d["kind"] not in (
-        "Namespace", "ClusterRole", "ClusterRoleBinding", *WEBHOOK_KINDS)]
+    namespaced = [
+        d
+        for d in rendered
+        if d["kind"] not in ("Namespace", "ClusterRole", "ClusterRoleBinding", *WEBHOOK_KINDS)
+    ]
     assert {d["metadata"].get("namespace") for d in namespaced} == {NAMESPACE}

@@ -65,8 +65,11 @@ def test_the_audit_job_has_its_own_identity_and_a_restricted_pod(
     (container,) = pod["containers"]
     assert container["command"] == ["winpod", "audit"] and "--apply" in container["args"]
     sc = container["securityContext"]
-    assert sc["readOnlyRootFilesystem"] and sc["runAsNonRoot"] and sc["capabilities"] == {
-        "drop": ["ALL"]}
+    assert (
+        sc["readOnlyRootFilesystem"]
+        and sc["runAsNonRoot"]
+        and sc["capabilities"] == {"drop": ["ALL"]}
+    )
 
 
 def test_the_audit_job_arguments_parse_with_the_audit_command() -> None:
@@ -84,7 +87,8 @@ def test_the_webhook_arguments_parse_with_the_serve_command(
 
     pytest.importorskip("winpod.commands.serve")
     container = one(kustomized["cert-manager"], "Deployment")["spec"]["template"]["spec"][
-        "containers"][0]
+        "containers"
+    ][0]
     args = build_parser().parse_args(["serve", *container["args"]])
     assert args.watch_cluster and args.port == 8443
     assert str(args.cert_file) == "/etc/winpod/tls/tls.crt"

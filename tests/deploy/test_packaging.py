@@ -26,7 +26,11 @@ SOURCES = ("pyproject.toml", "README.md", "app", "policies")
 
 def _run(*argv: str | Path, cwd: Path | str = "/") -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        [str(a) for a in argv], cwd=cwd, capture_output=True, text=True, timeout=240,
+        [str(a) for a in argv],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=240,
         env={"PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1"},
     )
     assert result.returncode == 0, f"{argv}: {result.stdout}\n{result.stderr}"
@@ -34,8 +38,9 @@ def _run(*argv: str | Path, cwd: Path | str = "/") -> subprocess.CompletedProces
 
 
 def _build(source: Path, out: Path, *kinds: str) -> None:
-    _run(sys.executable, "-m", "build", "--no-isolation", *kinds, "--outdir", out, source,
-         cwd=source)
+    _run(
+        sys.executable, "-m", "build", "--no-isolation", *kinds, "--outdir", out, source, cwd=source
+    )
 
 
 @pytest.fixture(scope="module")
@@ -58,23 +63,38 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Pa
 
 def _fresh_venv(where: Path) -> Path:
     venv.EnvBuilder(with_pip=False).create(where)
-    purelib = Path(sysconfig.get_paths(vars={"base": str(where), "platbase": str(where)})["purelib"])
+    purelib = Path(
+        sysconfig.get_paths(vars={"base": str(where), "platbase": str(where)})["purelib"]
+    )
     deps = [p for p in site.getsitepackages() if Path(p).is_dir()]
     (purelib / "winpod-test-deps.pth").write_text("\n".join(deps) + "\n")
     return where
 
 
 def _install(venv_dir: Path, wheel: Path) -> None:
-    _run(sys.executable, "-m", "pip", "--python", venv_dir / "bin" / "python", "install",
-         "--no-deps", "--no-index", "--quiet", wheel)
+    _run(
+        sys.executable,
+        "-m",
+        "pip",
+        "--python",
+        venv_dir / "bin" / "python",
+        "install",
+        "--no-deps",
+        "--no-index",
+        "--quiet",
+        wheel,
+    )
 
 
 def _check_installed(venv_dir: Path) -> None:
     result = _run(venv_dir / "bin" / "winpod", "rules")
     assert result.stdout.rstrip().splitlines()[-1].startswith("54 rules (actions at Kubernetes")
-    where = _run(venv_dir / "bin" / "python", "-c",
-                 "import winpod, winpod.engine.rules as r; print(winpod.__file__);"
-                 " print(r.default_policies_dir())").stdout.split()
+    where = _run(
+        venv_dir / "bin" / "python",
+        "-c",
+        "import winpod, winpod.engine.rules as r; print(winpod.__file__);"
+        " print(r.default_policies_dir())",
+    ).stdout.split()
     assert where[0].startswith(str(venv_dir)), "winpod must come from the fresh venv"
     assert Path(where[1]) == Path(where[0]).parent / "policies"
     explain = _run(venv_dir / "bin" / "winpod", "explain", "windows-subpath").stdout

@@ -57,10 +57,15 @@ def hook(
     probe_namespace = f"{name}-probe"
     apiserver.ensure_namespace(probe_namespace, label)
     probe = {
-        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "probe"},
-        "spec": {"nodeSelector": {"kubernetes.io/os": "windows"},
-                 "containers": [{"name": "c", "image": NANOSERVER,
-                                 "resources": {"limits": {"memory": "64Mi"}}}]},
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "probe"},
+        "spec": {
+            "nodeSelector": {"kubernetes.io/os": "windows"},
+            "containers": [
+                {"name": "c", "image": NANOSERVER, "resources": {"limits": {"memory": "64Mi"}}}
+            ],
+        },
     }
 
     def called() -> bool:

@@ -43,8 +43,12 @@ RUNTIME_CLASS: Obj = {
     "kind": "RuntimeClass",
     "metadata": {"name": "windows-2022"},
     "handler": "runhcs-wcow-process",
-    "scheduling": {"nodeSelector": {"kubernetes.io/os": "windows",
-                                    "node.kubernetes.io/windows-build": "10.0.20348"}},
+    "scheduling": {
+        "nodeSelector": {
+            "kubernetes.io/os": "windows",
+            "node.kubernetes.io/windows-build": "10.0.20348",
+        }
+    },
 }
 # Pod variants: how the pod says which OS it is for.
 VARIANTS = ("os-windows", "os-linux", "selector-only")
@@ -62,8 +66,10 @@ def base_pod(variant: str, name: str = "oracle") -> Obj:
         "nodeSelector": {"kubernetes.io/os": "linux" if linux else "windows"},
         "containers": [_container("app", linux)],
         # Volumes the container tweaks mount; neither is a finding by itself.
-        "volumes": [{"name": "data", "emptyDir": {}},
-                    {"name": "blk", "persistentVolumeClaim": {"claimName": "blk"}}],
+        "volumes": [
+            {"name": "data", "emptyDir": {}},
+            {"name": "blk", "persistentVolumeClaim": {"claimName": "blk"}},
+        ],
     }
     if variant == "os-windows":
         spec["os"] = {"name": "windows"}
@@ -143,7 +149,11 @@ POD_FIELDS: list[tuple[str, str, Tweak]] = [
     ("spec.hostUsers", "true", _set("spec.hostUsers", True)),
     ("spec.shareProcessNamespace", "true", _set("spec.shareProcessNamespace", True)),
     ("spec.shareProcessNamespace", "false", _set("spec.shareProcessNamespace", False)),
-    ("spec.dnsPolicy", "ClusterFirstWithHostNet", _set("spec.dnsPolicy", "ClusterFirstWithHostNet")),
+    (
+        "spec.dnsPolicy",
+        "ClusterFirstWithHostNet",
+        _set("spec.dnsPolicy", "ClusterFirstWithHostNet"),
+    ),
     ("spec.terminationGracePeriodSeconds", "60", _set("spec.terminationGracePeriodSeconds", 60)),
     ("spec.terminationGracePeriodSeconds", "0", _set("spec.terminationGracePeriodSeconds", 0)),
     ("spec.resources", "cpu limit", _set("spec.resources", {"limits": {"cpu": "1"}})),
@@ -152,85 +162,214 @@ POD_FIELDS: list[tuple[str, str, Tweak]] = [
     ("spec.securityContext.runAsUser", "0", _set("spec.securityContext.runAsUser", 0)),
     ("spec.securityContext.runAsGroup", "1000", _set("spec.securityContext.runAsGroup", 1000)),
     ("spec.securityContext.runAsNonRoot", "true", _set("spec.securityContext.runAsNonRoot", True)),
-    ("spec.securityContext.runAsNonRoot", "false",
-     _set("spec.securityContext.runAsNonRoot", False)),
+    (
+        "spec.securityContext.runAsNonRoot",
+        "false",
+        _set("spec.securityContext.runAsNonRoot", False),
+    ),
     ("spec.securityContext.fsGroup", "2000", _set("spec.securityContext.fsGroup", 2000)),
     ("spec.securityContext.fsGroup", "0", _set("spec.securityContext.fsGroup", 0)),
-    ("spec.securityContext.fsGroupChangePolicy", "OnRootMismatch",
-     _set("spec.securityContext.fsGroupChangePolicy", "OnRootMismatch")),
-    ("spec.securityContext.supplementalGroups", "[4000]",
-     _set("spec.securityContext.supplementalGroups", [4000])),
-    ("spec.securityContext.supplementalGroups", "[]",
-     _set("spec.securityContext.supplementalGroups", [])),
-    ("spec.securityContext.supplementalGroupsPolicy", "Strict",
-     _set("spec.securityContext.supplementalGroupsPolicy", "Strict")),
-    ("spec.securityContext.sysctls", "somaxconn", _set(
-        "spec.securityContext.sysctls", [{"name": "net.core.somaxconn", "value": "1024"}])),
+    (
+        "spec.securityContext.fsGroupChangePolicy",
+        "OnRootMismatch",
+        _set("spec.securityContext.fsGroupChangePolicy", "OnRootMismatch"),
+    ),
+    (
+        "spec.securityContext.supplementalGroups",
+        "[4000]",
+        _set("spec.securityContext.supplementalGroups", [4000]),
+    ),
+    (
+        "spec.securityContext.supplementalGroups",
+        "[]",
+        _set("spec.securityContext.supplementalGroups", []),
+    ),
+    (
+        "spec.securityContext.supplementalGroupsPolicy",
+        "Strict",
+        _set("spec.securityContext.supplementalGroupsPolicy", "Strict"),
+    ),
+    (
+        "spec.securityContext.sysctls",
+        "somaxconn",
+        _set("spec.securityContext.sysctls", [{"name": "net.core.somaxconn", "value": "1024"}]),
+    ),
     ("spec.securityContext.sysctls", "[]", _set("spec.securityContext.sysctls", [])),
-    ("spec.securityContext.seLinuxOptions", "level",
-     _set("spec.securityContext.seLinuxOptions", {"level": "s0:c123,c456"})),
+    (
+        "spec.securityContext.seLinuxOptions",
+        "level",
+        _set("spec.securityContext.seLinuxOptions", {"level": "s0:c123,c456"}),
+    ),
     ("spec.securityContext.seLinuxOptions", "{}", _set("spec.securityContext.seLinuxOptions", {})),
-    ("spec.securityContext.seLinuxChangePolicy", "Recursive",
-     _set("spec.securityContext.seLinuxChangePolicy", "Recursive")),
-    ("spec.securityContext.seccompProfile", "RuntimeDefault",
-     _set("spec.securityContext.seccompProfile", {"type": "RuntimeDefault"})),
-    ("spec.securityContext.appArmorProfile", "RuntimeDefault",
-     _set("spec.securityContext.appArmorProfile", {"type": "RuntimeDefault"})),
-    ("spec.securityContext.windowsOptions", "runAsUserName",
-     _set("spec.securityContext.windowsOptions", {"runAsUserName": "ContainerUser"})),
+    (
+        "spec.securityContext.seLinuxChangePolicy",
+        "Recursive",
+        _set("spec.securityContext.seLinuxChangePolicy", "Recursive"),
+    ),
+    (
+        "spec.securityContext.seccompProfile",
+        "RuntimeDefault",
+        _set("spec.securityContext.seccompProfile", {"type": "RuntimeDefault"}),
+    ),
+    (
+        "spec.securityContext.appArmorProfile",
+        "RuntimeDefault",
+        _set("spec.securityContext.appArmorProfile", {"type": "RuntimeDefault"}),
+    ),
+    (
+        "spec.securityContext.windowsOptions",
+        "runAsUserName",
+        _set("spec.securityContext.windowsOptions", {"runAsUserName": "ContainerUser"}),
+    ),
     ("spec.securityContext.windowsOptions", "{}", _set("spec.securityContext.windowsOptions", {})),
-    ("spec.securityContext.windowsOptions.runAsUserName", "ContainerUser",
-     _set("spec.securityContext.windowsOptions.runAsUserName", "ContainerUser")),
-    ("spec.securityContext.windowsOptions.hostProcess", "true without hostNetwork",
-     _set("spec.securityContext.windowsOptions.hostProcess", True)),
-    ("spec.securityContext.windowsOptions.hostProcess", "true with hostNetwork", _both(
-        _set("spec.securityContext.windowsOptions", {"hostProcess": True,
-                                                     "runAsUserName": "NT AUTHORITY\\SYSTEM"}),
-        _set("spec.hostNetwork", True))),
-    ("spec.securityContext.windowsOptions.hostProcess", "false",
-     _set("spec.securityContext.windowsOptions.hostProcess", False)),
-    ("spec.nodeSelector", "Windows (wrong case)",
-     _set("spec.nodeSelector", {"kubernetes.io/os": "Windows"})),
-    ('spec.nodeSelector["node.kubernetes.io/windows-build"]', "2019 build", _set(
-        "spec.nodeSelector", {"kubernetes.io/os": "windows",
-                              "node.kubernetes.io/windows-build": "10.0.17763"})),
-    ("spec.affinity.nodeAffinity", "an empty term",
-     _set(_AFFINITY, {"nodeSelectorTerms": [{}]})),
-    ("spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution", "windows",
-     _set(_AFFINITY, {"nodeSelectorTerms": [{"matchExpressions": [
-         {"key": "kubernetes.io/os", "operator": "In", "values": ["windows"]}]}]})),
+    (
+        "spec.securityContext.windowsOptions.runAsUserName",
+        "ContainerUser",
+        _set("spec.securityContext.windowsOptions.runAsUserName", "ContainerUser"),
+    ),
+    (
+        "spec.securityContext.windowsOptions.hostProcess",
+        "true without hostNetwork",
+        _set("spec.securityContext.windowsOptions.hostProcess", True),
+    ),
+    (
+        "spec.securityContext.windowsOptions.hostProcess",
+        "true with hostNetwork",
+        _both(
+            _set(
+                "spec.securityContext.windowsOptions",
+                {"hostProcess": True, "runAsUserName": "NT AUTHORITY\\SYSTEM"},
+            ),
+            _set("spec.hostNetwork", True),
+        ),
+    ),
+    (
+        "spec.securityContext.windowsOptions.hostProcess",
+        "false",
+        _set("spec.securityContext.windowsOptions.hostProcess", False),
+    ),
+    (
+        "spec.nodeSelector",
+        "Windows (wrong case)",
+        _set("spec.nodeSelector", {"kubernetes.io/os": "Windows"}),
+    ),
+    (
+        'spec.nodeSelector["node.kubernetes.io/windows-build"]',
+        "2019 build",
+        _set(
+            "spec.nodeSelector",
+            {"kubernetes.io/os": "windows", "node.kubernetes.io/windows-build": "10.0.17763"},
+        ),
+    ),
+    ("spec.affinity.nodeAffinity", "an empty term", _set(_AFFINITY, {"nodeSelectorTerms": [{}]})),
+    (
+        "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution",
+        "windows",
+        _set(
+            _AFFINITY,
+            {
+                "nodeSelectorTerms": [
+                    {
+                        "matchExpressions": [
+                            {"key": "kubernetes.io/os", "operator": "In", "values": ["windows"]}
+                        ]
+                    }
+                ]
+            },
+        ),
+    ),
     ("spec.runtimeClassName", "windows-2022", _set("spec.runtimeClassName", "windows-2022")),
     ("spec.tolerations", "everything", _set("spec.tolerations", [{"operator": "Exists"}])),
     ("spec.tolerations", "[]", _set("spec.tolerations", [])),
     ("spec.os.name", "(the variant)", lambda pod: None),
-    ("spec.volumes[*].emptyDir.medium", "Memory",
-     _volume({"name": "m", "emptyDir": {"medium": "Memory"}})),
+    (
+        "spec.volumes[*].emptyDir.medium",
+        "Memory",
+        _volume({"name": "m", "emptyDir": {"medium": "Memory"}}),
+    ),
     ("spec.volumes[*].emptyDir.mode", "01777", _volume({"name": "m", "emptyDir": {"mode": 1023}})),
-    ("spec.volumes[*].nfs", "server", _volume({"name": "n", "nfs": {"server": "nfs.example",
-                                                                       "path": "/export"}})),
-    ("spec.volumes[*].hostPath.path", "/proc", _volume({"name": "h", "hostPath": {"path": "/proc"}})),
-    ("spec.volumes[*].*.defaultMode", "0400", _volume(
-        {"name": "s", "secret": {"secretName": "s", "defaultMode": 0o400}})),
-    ("spec.volumes[*].*.defaultMode", "420", _volume(
-        {"name": "s", "secret": {"secretName": "s", "defaultMode": 420}})),
-    ("spec.volumes[*].*.items[*].mode", "0600", _volume({"name": "c", "configMap": {
-        "name": "c", "items": [{"key": "a", "path": "a", "mode": 0o600}]}})),
-    ("spec.volumes[*].projected.sources[*].*.items[*].mode", "0400", _volume({
-        "name": "p", "projected": {"sources": [
-            {"secret": {"name": "s", "items": [{"key": "k", "path": "k", "mode": 0o400}]}}]}})),
-    ("metadata.annotations.*", "seccomp pod annotation",
-     _annotation("seccomp.security.alpha.kubernetes.io/pod", "runtime/default")),
-    ("metadata.annotations.*", "seccomp container annotation",
-     _annotation("container.seccomp.security.alpha.kubernetes.io/app", "runtime/default")),
-    ("metadata.annotations.*", "AppArmor container annotation",
-     _annotation("container.apparmor.security.beta.kubernetes.io/app", "runtime/default")),
-    ('metadata.annotations["experimental.windows.kubernetes.io/isolation-type"]', "hyperv",
-     _annotation("experimental.windows.kubernetes.io/isolation-type", "hyperv")),
-    ('metadata.annotations["winpod.io/exempt"]', "without a reason",
-     _annotation("winpod.io/exempt", "windows-subpath")),
-    ('metadata.annotations["winpod.io/exempt-reason"]', "with its exemption", _both(
+    (
+        "spec.volumes[*].nfs",
+        "server",
+        _volume({"name": "n", "nfs": {"server": "nfs.example", "path": "/export"}}),
+    ),
+    (
+        "spec.volumes[*].hostPath.path",
+        "/proc",
+        _volume({"name": "h", "hostPath": {"path": "/proc"}}),
+    ),
+    (
+        "spec.volumes[*].*.defaultMode",
+        "0400",
+        _volume({"name": "s", "secret": {"secretName": "s", "defaultMode": 0o400}}),
+    ),
+    (
+        "spec.volumes[*].*.defaultMode",
+        "420",
+        _volume({"name": "s", "secret": {"secretName": "s", "defaultMode": 420}}),
+    ),
+    (
+        "spec.volumes[*].*.items[*].mode",
+        "0600",
+        _volume(
+            {
+                "name": "c",
+                "configMap": {"name": "c", "items": [{"key": "a", "path": "a", "mode": 0o600}]},
+            }
+        ),
+    ),
+    (
+        "spec.volumes[*].projected.sources[*].*.items[*].mode",
+        "0400",
+        _volume(
+            {
+                "name": "p",
+                "projected": {
+                    "sources": [
+                        {
+                            "secret": {
+                                "name": "s",
+                                "items": [{"key": "k", "path": "k", "mode": 0o400}],
+                            }
+                        }
+                    ]
+                },
+            }
+        ),
+    ),
+    (
+        "metadata.annotations.*",
+        "seccomp pod annotation",
+        _annotation("seccomp.security.alpha.kubernetes.io/pod", "runtime/default"),
+    ),
+    (
+        "metadata.annotations.*",
+        "seccomp container annotation",
+        _annotation("container.seccomp.security.alpha.kubernetes.io/app", "runtime/default"),
+    ),
+    (
+        "metadata.annotations.*",
+        "AppArmor container annotation",
+        _annotation("container.apparmor.security.beta.kubernetes.io/app", "runtime/default"),
+    ),
+    (
+        'metadata.annotations["experimental.windows.kubernetes.io/isolation-type"]',
+        "hyperv",
+        _annotation("experimental.windows.kubernetes.io/isolation-type", "hyperv"),
+    ),
+    (
+        'metadata.annotations["winpod.io/exempt"]',
+        "without a reason",
         _annotation("winpod.io/exempt", "windows-subpath"),
-        _annotation("winpod.io/exempt-reason", "tested"))),
+    ),
+    (
+        'metadata.annotations["winpod.io/exempt-reason"]',
+        "with its exemption",
+        _both(
+            _annotation("winpod.io/exempt", "windows-subpath"),
+            _annotation("winpod.io/exempt-reason", "tested"),
+        ),
+    ),
 ]
 
 CONTAINER_FIELDS: list[tuple[str, str, Tweak]] = [
@@ -238,68 +377,153 @@ CONTAINER_FIELDS: list[tuple[str, str, Tweak]] = [
     ("<container>.image", "a Linux-only image", _set("image", "nginx:1.27")),
     ("<container>.securityContext.privileged", "true", _set("securityContext.privileged", True)),
     ("<container>.securityContext.privileged", "false", _set("securityContext.privileged", False)),
-    ("<container>.securityContext.allowPrivilegeEscalation", "true",
-     _set("securityContext.allowPrivilegeEscalation", True)),
-    ("<container>.securityContext.allowPrivilegeEscalation", "false",
-     _set("securityContext.allowPrivilegeEscalation", False)),
-    ("<container>.securityContext.capabilities", "drop ALL",
-     _set("securityContext.capabilities", {"drop": ["ALL"]})),
+    (
+        "<container>.securityContext.allowPrivilegeEscalation",
+        "true",
+        _set("securityContext.allowPrivilegeEscalation", True),
+    ),
+    (
+        "<container>.securityContext.allowPrivilegeEscalation",
+        "false",
+        _set("securityContext.allowPrivilegeEscalation", False),
+    ),
+    (
+        "<container>.securityContext.capabilities",
+        "drop ALL",
+        _set("securityContext.capabilities", {"drop": ["ALL"]}),
+    ),
     ("<container>.securityContext.capabilities", "{}", _set("securityContext.capabilities", {})),
-    ("<container>.securityContext.capabilities.add", "NET_ADMIN",
-     _set("securityContext.capabilities", {"add": ["NET_ADMIN"]})),
-    ("<container>.securityContext.procMount", "Default", _set("securityContext.procMount", "Default")),
-    ("<container>.securityContext.readOnlyRootFilesystem", "true",
-     _set("securityContext.readOnlyRootFilesystem", True)),
-    ("<container>.securityContext.readOnlyRootFilesystem", "false",
-     _set("securityContext.readOnlyRootFilesystem", False)),
+    (
+        "<container>.securityContext.capabilities.add",
+        "NET_ADMIN",
+        _set("securityContext.capabilities", {"add": ["NET_ADMIN"]}),
+    ),
+    (
+        "<container>.securityContext.procMount",
+        "Default",
+        _set("securityContext.procMount", "Default"),
+    ),
+    (
+        "<container>.securityContext.readOnlyRootFilesystem",
+        "true",
+        _set("securityContext.readOnlyRootFilesystem", True),
+    ),
+    (
+        "<container>.securityContext.readOnlyRootFilesystem",
+        "false",
+        _set("securityContext.readOnlyRootFilesystem", False),
+    ),
     ("<container>.securityContext.runAsUser", "1000", _set("securityContext.runAsUser", 1000)),
     ("<container>.securityContext.runAsUser", "0", _set("securityContext.runAsUser", 0)),
     ("<container>.securityContext.runAsGroup", "3000", _set("securityContext.runAsGroup", 3000)),
-    ("<container>.securityContext.runAsNonRoot", "true", _set("securityContext.runAsNonRoot", True)),
-    ("<container>.securityContext.seLinuxOptions", "level",
-     _set("securityContext.seLinuxOptions", {"level": "s0:c1"})),
-    ("<container>.securityContext.seLinuxOptions", "{}", _set("securityContext.seLinuxOptions", {})),
-    ("<container>.securityContext.seccompProfile", "RuntimeDefault",
-     _set("securityContext.seccompProfile", {"type": "RuntimeDefault"})),
-    ("<container>.securityContext.appArmorProfile", "RuntimeDefault",
-     _set("securityContext.appArmorProfile", {"type": "RuntimeDefault"})),
-    ("<container>.securityContext.windowsOptions", "runAsUserName",
-     _set("securityContext.windowsOptions", {"runAsUserName": "ContainerUser"})),
-    ("<container>.securityContext.windowsOptions", "{}", _set("securityContext.windowsOptions", {})),
-    ("<container>.securityContext.windowsOptions.runAsUserName", "ContainerAdministrator",
-     _set("securityContext.windowsOptions.runAsUserName", "ContainerAdministrator")),
-    ("<container>.securityContext.windowsOptions.hostProcess", "true (this container only)",
-     _set("securityContext.windowsOptions.hostProcess", True)),
-    ("<container>.securityContext.windowsOptions.hostProcess", "false",
-     _set("securityContext.windowsOptions.hostProcess", False)),
+    (
+        "<container>.securityContext.runAsNonRoot",
+        "true",
+        _set("securityContext.runAsNonRoot", True),
+    ),
+    (
+        "<container>.securityContext.seLinuxOptions",
+        "level",
+        _set("securityContext.seLinuxOptions", {"level": "s0:c1"}),
+    ),
+    (
+        "<container>.securityContext.seLinuxOptions",
+        "{}",
+        _set("securityContext.seLinuxOptions", {}),
+    ),
+    (
+        "<container>.securityContext.seccompProfile",
+        "RuntimeDefault",
+        _set("securityContext.seccompProfile", {"type": "RuntimeDefault"}),
+    ),
+    (
+        "<container>.securityContext.appArmorProfile",
+        "RuntimeDefault",
+        _set("securityContext.appArmorProfile", {"type": "RuntimeDefault"}),
+    ),
+    (
+        "<container>.securityContext.windowsOptions",
+        "runAsUserName",
+        _set("securityContext.windowsOptions", {"runAsUserName": "ContainerUser"}),
+    ),
+    (
+        "<container>.securityContext.windowsOptions",
+        "{}",
+        _set("securityContext.windowsOptions", {}),
+    ),
+    (
+        "<container>.securityContext.windowsOptions.runAsUserName",
+        "ContainerAdministrator",
+        _set("securityContext.windowsOptions.runAsUserName", "ContainerAdministrator"),
+    ),
+    (
+        "<container>.securityContext.windowsOptions.hostProcess",
+        "true (this container only)",
+        _set("securityContext.windowsOptions.hostProcess", True),
+    ),
+    (
+        "<container>.securityContext.windowsOptions.hostProcess",
+        "false",
+        _set("securityContext.windowsOptions.hostProcess", False),
+    ),
     ("<container>.volumeMounts[*].subPath", "conf", _mount(subPath="conf")),
     ("<container>.volumeMounts[*].subPath", '""', _mount(subPath="")),
     ("<container>.volumeMounts[*].subPathExpr", "$(POD)", _mount(subPathExpr="$(POD)")),
-    ("<container>.volumeMounts[*].mountPropagation", "HostToContainer",
-     _mount(mountPropagation="HostToContainer")),
+    (
+        "<container>.volumeMounts[*].mountPropagation",
+        "HostToContainer",
+        _mount(mountPropagation="HostToContainer"),
+    ),
     ("<container>.volumeMounts[*].mountPropagation", "None", _mount(mountPropagation="None")),
     ("<container>.volumeMounts[*].bindMountOptions", "noexec", _mount(bindMountOptions=["noexec"])),
-    ("<container>.volumeDevices", "block", _set("volumeDevices", [{"name": "blk",
-                                                                  "devicePath": "/dev/xvda"}])),
+    (
+        "<container>.volumeDevices",
+        "block",
+        _set("volumeDevices", [{"name": "blk", "devicePath": "/dev/xvda"}]),
+    ),
     ("<container>.volumeDevices", "[]", _set("volumeDevices", [])),
-    ("<container>.resources.*.*", "hugepages-2Mi", _set("resources", {"limits": {
-        "memory": "256Mi", "hugepages-2Mi": "100Mi"}})),
+    (
+        "<container>.resources.*.*",
+        "hugepages-2Mi",
+        _set("resources", {"limits": {"memory": "256Mi", "hugepages-2Mi": "100Mi"}}),
+    ),
     ("<container>.resources.limits.memory", "no limit", _drop_limits),
-    ("<container>.resources.requests.memory", "below the limit", _set("resources", {
-        "requests": {"memory": "128Mi"}, "limits": {"memory": "256Mi"}})),
-    ("<container>.resources.requests.cpu", "250m", _set("resources", {
-        "requests": {"cpu": "250m"}, "limits": {"memory": "256Mi"}})),
+    (
+        "<container>.resources.requests.memory",
+        "below the limit",
+        _set("resources", {"requests": {"memory": "128Mi"}, "limits": {"memory": "256Mi"}}),
+    ),
+    (
+        "<container>.resources.requests.cpu",
+        "250m",
+        _set("resources", {"requests": {"cpu": "250m"}, "limits": {"memory": "256Mi"}}),
+    ),
     ("<container>.terminationMessagePath", "/tmp/log", _set("terminationMessagePath", "/tmp/log")),
-    ("<container>.livenessProbe.exec.command[*]", "ping", _set(
-        "livenessProbe", {"exec": {"command": ["ping", "-n", "1", "8.8.8.8"]}})),
-    ("<container>.readinessProbe.exec.command[*]", "ping", _set(
-        "readinessProbe", {"exec": {"command": ["ping", "-n", "1", "8.8.8.8"]}})),
-    ("<container>.startupProbe.exec.command[*]", "ping", _set(
-        "startupProbe", {"exec": {"command": ["ping", "-n", "1", "8.8.8.8"]}})),
-    ("<container>.lifecycle.postStart.exec.command[*]", "ping", _set(
-        "lifecycle", {"postStart": {"exec": {"command": ["ping", "example.com"]}}})),
-    ("<container>.lifecycle.preStop.exec.command[*]", "ping", _set(
-        "lifecycle", {"preStop": {"exec": {"command": ["ping", "example.com"]}}})),
+    (
+        "<container>.livenessProbe.exec.command[*]",
+        "ping",
+        _set("livenessProbe", {"exec": {"command": ["ping", "-n", "1", "8.8.8.8"]}}),
+    ),
+    (
+        "<container>.readinessProbe.exec.command[*]",
+        "ping",
+        _set("readinessProbe", {"exec": {"command": ["ping", "-n", "1", "8.8.8.8"]}}),
+    ),
+    (
+        "<container>.startupProbe.exec.command[*]",
+        "ping",
+        _set("startupProbe", {"exec": {"command": ["ping", "-n", "1", "8.8.8.8"]}}),
+    ),
+    (
+        "<container>.lifecycle.postStart.exec.command[*]",
+        "ping",
+        _set("lifecycle", {"postStart": {"exec": {"command": ["ping", "example.com"]}}}),
+    ),
+    (
+        "<container>.lifecycle.preStop.exec.command[*]",
+        "ping",
+        _set("lifecycle", {"preStop": {"exec": {"command": ["ping", "example.com"]}}}),
+    ),
     ("<container>.lifecycle.stopSignal", "SIGINT", _set("lifecycle", {"stopSignal": "SIGINT"})),
     ("<container>.lifecycle.stopSignal", "SIGTERM", _set("lifecycle", {"stopSignal": "SIGTERM"})),
 ]
@@ -406,9 +630,8 @@ class Outcome:
             if windows and not self.reported_unknown:
                 return "the apiserver does not know the field and winpod does not say so"
         if self.apiserver == "accepted" and self.stamped and self.denied_for_apiserver_reason:
-            return (
-                "the apiserver accepts it but winpod denies it as rejected: "
-                + "; ".join(self.denied_for_apiserver_reason)
+            return "the apiserver accepts it but winpod denies it as rejected: " + "; ".join(
+                self.denied_for_apiserver_reason
             )
         return None
 
@@ -455,8 +678,10 @@ class Oracle:
 
 
 def summarize(outcomes: list[Outcome]) -> str:
-    lines = ["| version | cases | apiserver accepts | rejects | unknown field | agree |",
-             "|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| version | cases | apiserver accepts | rejects | unknown field | agree |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for version in sorted({o.version for o in outcomes}):
         mine = [o for o in outcomes if o.version == version]
         counts = Counter(o.apiserver for o in mine)
@@ -491,4 +716,3 @@ def main() -> int:  # pragma: no cover - a report for people, run by hand
 
 if __name__ == "__main__":  # pragma: no cover
     raise SystemExit(main())
-

@@ -89,7 +89,5 @@ _strict: list[Engine] = []
 
 def _strict_engine() -> Engine:
     if not _strict:
-        _strict.append(
-            Engine(config=Config(profile="apiserver", runtimeClasses=[RUNTIME_CLASS]))
-        )
+        _strict.append(Engine(config=Config(profile="apiserver", runtimeClasses=[RUNTIME_CLASS])))
     return _strict[0]

@@ -18,12 +18,15 @@ AGENT_IMAGE = "registry.k8s.io/pause:3.9"
 def agent(name: str) -> dict[str, Any]:
     """A node agent written for Linux that tolerates every taint and says nothing of its OS."""
     return {
-        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
         "spec": {
             "hostPID": True,
             "tolerations": [{"operator": "Exists"}],
-            "containers": [{"name": "agent", "image": AGENT_IMAGE,
-                            "securityContext": {"privileged": True}}],
+            "containers": [
+                {"name": "agent", "image": AGENT_IMAGE, "securityContext": {"privileged": True}}
+            ],
         },
     }
 
@@ -58,12 +61,19 @@ def test_the_apiserver_profile_denies_without_spec_os_what_the_apiserver_would_r
 ) -> None:
     namespace = strict.namespace("strict-apps")
     pod = {
-        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "win"},
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "win"},
         "spec": {
             "nodeSelector": {"kubernetes.io/os": "windows"},
-            "containers": [{"name": "app", "image": NANOSERVER,
-                            "resources": {"limits": {"memory": "64Mi"}},
-                            "securityContext": {"runAsUser": 1000}}],
+            "containers": [
+                {
+                    "name": "app",
+                    "image": NANOSERVER,
+                    "resources": {"limits": {"memory": "64Mi"}},
+                    "securityContext": {"runAsUser": 1000},
+                }
+            ],
         },
     }
     verdict = apiserver.dry_run_create(pod, namespace)

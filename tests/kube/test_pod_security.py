@@ -29,26 +29,29 @@ def restricted_chart_pod(name: str) -> dict[str, Any]:
         "metadata": {"name": name},
         "spec": {
             "nodeSelector": {"kubernetes.io/os": "windows"},
-            "containers": [{
-                "name": "app",
-                "image": NANOSERVER,
-                "resources": {"limits": {"memory": "128Mi"}},
-                "securityContext": {
-                    "runAsNonRoot": True,
-                    "runAsUser": 1000,
-                    "allowPrivilegeEscalation": False,
-                    "capabilities": {"drop": ["ALL"]},
-                    "seccompProfile": {"type": "RuntimeDefault"},
-                },
-            }],
+            "containers": [
+                {
+                    "name": "app",
+                    "image": NANOSERVER,
+                    "resources": {"limits": {"memory": "128Mi"}},
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": 1000,
+                        "allowPrivilegeEscalation": False,
+                        "capabilities": {"drop": ["ALL"]},
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                }
+            ],
         },
     }
 
 
 @pytest.fixture
 def dropping(apiserver: ApiServer, webhook_server: StartWebhook) -> Iterator[Hooked]:
-    hooked = hook(apiserver, webhook_server, "psa-drop",
-                  {"mutation": {"windowsDropLinuxFields": True}})
+    hooked = hook(
+        apiserver, webhook_server, "psa-drop", {"mutation": {"windowsDropLinuxFields": True}}
+    )
     yield hooked
     apiserver.unregister_webhooks("psa-drop")
 

@@ -38,7 +38,9 @@ class Item:
     @property
     def id(self) -> str:
         meta = self.obj.get("metadata") or {}
-        return f"{self.file.removesuffix('.yaml')}#{self.index} {self.obj['kind']} {meta.get('name')}"
+        return (
+            f"{self.file.removesuffix('.yaml')}#{self.index} {self.obj['kind']} {meta.get('name')}"
+        )
 
 
 def _items() -> list[Item]:
@@ -74,11 +76,13 @@ def corpus_hook(
 
 # Group versions the corpus still uses that both apiservers have removed: moved to the served
 # ones (the pod template is untouched), so the manifest can be created at all.
-_SERVED = {("extensions/v1beta1", "Deployment"): "apps/v1",
-           ("extensions/v1beta1", "DaemonSet"): "apps/v1",
-           ("apps/v1beta1", "Deployment"): "apps/v1",
-           ("apps/v1beta2", "Deployment"): "apps/v1",
-           ("batch/v1beta1", "CronJob"): "batch/v1"}
+_SERVED = {
+    ("extensions/v1beta1", "Deployment"): "apps/v1",
+    ("extensions/v1beta1", "DaemonSet"): "apps/v1",
+    ("apps/v1beta1", "Deployment"): "apps/v1",
+    ("apps/v1beta2", "Deployment"): "apps/v1",
+    ("batch/v1beta1", "CronJob"): "batch/v1",
+}
 
 
 def _as_created(item: Item) -> dict[str, Any]:

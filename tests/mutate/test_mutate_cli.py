@@ -30,7 +30,9 @@ def _docs(text: str) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(text) if d is not None]
 
 
-def test_a_windows_iis_pod_is_printed_with_its_placement(capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_windows_iis_pod_is_printed_with_its_placement(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     code, out, err = _run(capsys, str(IIS_POD))
     assert code == 0
     (after,) = _docs(out)
@@ -53,21 +55,28 @@ def test_a_daemonset_is_previewed_as_the_pod_it_creates(
     assert code == 0
     (pod,) = _docs(out)
     assert pod["kind"] == "Pod"
-    assert pod["metadata"] == {"labels": {"app": "node-exporter"},
-                               "generateName": "node-exporter-", "namespace": "monitoring"}
+    assert pod["metadata"] == {
+        "labels": {"app": "node-exporter"},
+        "generateName": "node-exporter-",
+        "namespace": "monitoring",
+    }
     assert pod["spec"]["nodeSelector"] == {"kubernetes.io/os": "linux"}
     assert_schema_valid(pod)
-    assert "DaemonSet monitoring/node-exporter: winpod set nodeSelector kubernetes.io/os=linux" in err
+    assert (
+        "DaemonSet monitoring/node-exporter: winpod set nodeSelector kubernetes.io/os=linux" in err
+    )
 
 
 def test_diff_shows_only_the_injected_lines(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _run(capsys, "--diff", str(DAEMONSET))
     assert code == 0
-    added = [line for line in out.splitlines() if line.startswith("+") and
-             not line.startswith("+++")]
+    added = [
+        line for line in out.splitlines() if line.startswith("+") and not line.startswith("+++")
+    ]
     assert added == ["+  nodeSelector:", "+    kubernetes.io/os: linux"]
-    assert not [line for line in out.splitlines() if line.startswith("-") and
-                not line.startswith("---")]
+    assert not [
+        line for line in out.splitlines() if line.startswith("-") and not line.startswith("---")
+    ]
     assert "(as written)" in out and "(as admitted)" in out
 
 
@@ -103,8 +112,11 @@ def test_the_second_pass_has_an_empty_patch(
 def test_patch_prints_the_rfc6902_operations(capsys: pytest.CaptureFixture[str]) -> None:
     _, out, _ = _run(capsys, "--patch", str(IIS_POD))
     (line,) = [json.loads(x) for x in out.splitlines()]
-    assert [op["path"] for op in line["patch"]] == ["/spec/nodeSelector", "/spec/tolerations",
-                                                    "/spec/os"]
+    assert [op["path"] for op in line["patch"]] == [
+        "/spec/nodeSelector",
+        "/spec/tolerations",
+        "/spec/os",
+    ]
 
 
 def test_json_output_is_one_object_or_a_list(capsys: pytest.CaptureFixture[str]) -> None:
@@ -178,8 +190,9 @@ def test_a_broken_pod_is_an_input_error_not_a_crash(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     manifest = tmp_path / "broken.yaml"
-    manifest.write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: b}\nspec:\n"
-                        "  containers: nginx\n")
+    manifest.write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: b}\nspec:\n  containers: nginx\n"
+    )
     code, out, err = _run(capsys, str(manifest), str(IIS_POD))
     assert code == 2
     assert f"{manifest}:1: Pod: spec.containers: expected a list, got a string" in err

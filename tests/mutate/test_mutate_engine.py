@@ -156,10 +156,12 @@ def test_a_toleration_for_something_else_gets_the_windows_one_appended(
 
 
 def test_a_taint_without_value_gets_an_exists_toleration_and_each_taint_its_own() -> None:
-    eng = engine(windowsTaints=[
-        {"key": "os", "value": "windows", "effect": "NoSchedule"},
-        {"key": "node.kubernetes.io/windows", "effect": "NoExecute"},
-    ])
+    eng = engine(
+        windowsTaints=[
+            {"key": "os", "value": "windows", "effect": "NoSchedule"},
+            {"key": "node.kubernetes.io/windows", "effect": "NoExecute"},
+        ]
+    )
     result = _mutate_checked(pod(NANO_2019), eng)
     assert result.mutated["spec"]["tolerations"] == [
         OS_TOLERATION,
@@ -175,12 +177,20 @@ def test_a_taint_listed_twice_gets_one_toleration() -> None:
 
 
 def test_a_runtime_class_toleration_counts_as_present() -> None:
-    runtime = runtime_class_index([{
-        "apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": "win"},
-        "handler": "runhcs-wcow-process",
-        "scheduling": {"nodeSelector": {"kubernetes.io/os": "windows"},
-                       "tolerations": [OS_TOLERATION]},
-    }])
+    runtime = runtime_class_index(
+        [
+            {
+                "apiVersion": "node.k8s.io/v1",
+                "kind": "RuntimeClass",
+                "metadata": {"name": "win"},
+                "handler": "runhcs-wcow-process",
+                "scheduling": {
+                    "nodeSelector": {"kubernetes.io/os": "windows"},
+                    "tolerations": [OS_TOLERATION],
+                },
+            }
+        ]
+    )
     result = _mutate_checked(pod(PAUSE, runtimeClassName="win"), runtime_classes=runtime)
     assert "tolerations" not in result.mutated["spec"]
     assert result.mutated["spec"]["nodeSelector"] == {"kubernetes.io/os": "windows"}
@@ -210,9 +220,25 @@ def test_an_explicit_windows_os_name_still_gets_placement() -> None:
     [
         {"nodeSelector": {"kubernetes.io/os": "linux"}},
         {"os": {"name": "linux"}},
-        {"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-            "nodeSelectorTerms": [{"matchExpressions": [
-                {"key": "kubernetes.io/os", "operator": "In", "values": ["linux"]}]}]}}}},
+        {
+            "affinity": {
+                "nodeAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": {
+                        "nodeSelectorTerms": [
+                            {
+                                "matchExpressions": [
+                                    {
+                                        "key": "kubernetes.io/os",
+                                        "operator": "In",
+                                        "values": ["linux"],
+                                    }
+                                ]
+                            }
+                        ]
+                    }
+                }
+            }
+        },
     ],
     ids=["nodeSelector", "os.name", "affinity"],
 )
@@ -278,18 +304,37 @@ def test_an_existing_build_label_is_never_overwritten() -> None:
 
 
 def test_hyperv_isolation_gets_no_build_label() -> None:
-    runtime = runtime_class_index([{
-        "kind": "RuntimeClass", "metadata": {"name": "hv"}, "handler": "runhcs-wcow-hypervisor",
-    }])
+    runtime = runtime_class_index(
+        [
+            {
+                "kind": "RuntimeClass",
+                "metadata": {"name": "hv"},
+                "handler": "runhcs-wcow-hypervisor",
+            }
+        ]
+    )
     result = _mutate_checked(pod(NANO_2019, runtimeClassName="hv"), runtime_classes=runtime)
     assert result.mutated["spec"]["nodeSelector"] == {"kubernetes.io/os": "windows"}
 
 
 def test_build_affinity_set_by_the_user_gets_no_build_label() -> None:
-    affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-        "nodeSelectorTerms": [{"matchExpressions": [{
-            "key": "node.kubernetes.io/windows-build", "operator": "In",
-            "values": ["10.0.17763", "10.0.20348"]}]}]}}}
+    affinity = {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {
+                        "matchExpressions": [
+                            {
+                                "key": "node.kubernetes.io/windows-build",
+                                "operator": "In",
+                                "values": ["10.0.17763", "10.0.20348"],
+                            }
+                        ]
+                    }
+                ]
+            }
+        }
+    }
     result = _mutate_checked(pod(NANO_2019, affinity=affinity))
     assert result.mutated["spec"]["nodeSelector"] == {"kubernetes.io/os": "windows"}
 
@@ -385,15 +430,18 @@ def test_the_linux_selector_can_be_switched_off() -> None:
 
 def test_a_deployment_is_mutated_in_its_pod_template() -> None:
     deployment = {
-        "apiVersion": "apps/v1", "kind": "Deployment",
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
         "metadata": {"name": "web", "namespace": "default"},
-        "spec": {"selector": {"matchLabels": {"app": "web"}},
-                 "template": {"metadata": {"labels": {"app": "web"}},
-                              "spec": pod(IIS)["spec"]}},
+        "spec": {
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}}, "spec": pod(IIS)["spec"]},
+        },
     }
     result = _mutate_checked(deployment)
     assert _paths(result.patch) == [
-        "/spec/template/spec/nodeSelector", "/spec/template/spec/tolerations",
+        "/spec/template/spec/nodeSelector",
+        "/spec/template/spec/tolerations",
         "/spec/template/spec/os",
     ]
     assert result.mutated["spec"]["template"]["spec"]["os"] == {"name": "windows"}
@@ -401,17 +449,27 @@ def test_a_deployment_is_mutated_in_its_pod_template() -> None:
 
 def test_a_cronjob_is_mutated_in_its_job_template() -> None:
     cronjob = {
-        "apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "nightly"},
-        "spec": {"schedule": "0 3 * * *", "jobTemplate": {"spec": {"template": {
-            "spec": {**pod(NGINX)["spec"], "restartPolicy": "OnFailure"}}}}},
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": {"name": "nightly"},
+        "spec": {
+            "schedule": "0 3 * * *",
+            "jobTemplate": {
+                "spec": {"template": {"spec": {**pod(NGINX)["spec"], "restartPolicy": "OnFailure"}}}
+            },
+        },
     }
     result = _mutate_checked(cronjob)
     assert _paths(result.patch) == ["/spec/jobTemplate/spec/template/spec/nodeSelector"]
 
 
 def test_kinds_that_run_no_pods_get_no_patch() -> None:
-    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
-               "spec": {"ports": [{"port": 80}]}}
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "s"},
+        "spec": {"ports": [{"port": 80}]},
+    }
     result = _mutate_checked(service)
     assert result.patch == [] and not result.evaluation.checked
 
@@ -493,14 +551,26 @@ def test_a_hostprocess_pod_with_privileged_true_is_not_stamped_windows_so_it_sti
     from winpod.engine.evaluate import Engine
     from winpod.engine.mutate import mutate_pod
 
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "flags"}, "spec": {
-        "nodeSelector": {"kubernetes.io/os": "windows"},
-        "hostNetwork": True,
-        "securityContext": {"windowsOptions": {"hostProcess": True,
-                                               "runAsUserName": "NT AUTHORITY\\SYSTEM"}},
-        "containers": [{"name": "c", "image": "mcr.microsoft.com/windows/nanoserver:ltsc2022",
-                        "resources": {"limits": {"memory": "64Mi"}},
-                        "securityContext": {"privileged": True}}]}}
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "flags"},
+        "spec": {
+            "nodeSelector": {"kubernetes.io/os": "windows"},
+            "hostNetwork": True,
+            "securityContext": {
+                "windowsOptions": {"hostProcess": True, "runAsUserName": "NT AUTHORITY\\SYSTEM"}
+            },
+            "containers": [
+                {
+                    "name": "c",
+                    "image": "mcr.microsoft.com/windows/nanoserver:ltsc2022",
+                    "resources": {"limits": {"memory": "64Mi"}},
+                    "securityContext": {"privileged": True},
+                }
+            ],
+        },
+    }
     result = mutate_pod(Engine(), pod)
     assert all(op["path"] != "/spec/os" for op in result.patch)
     assert not result.evaluation.denied

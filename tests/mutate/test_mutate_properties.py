@@ -30,10 +30,25 @@ from .pods import (
 EXAMPLES = 1500  # cheap: ~2 ms each
 SCHEMA_EXAMPLES = 300  # each validates two objects against the OpenAPI schema (~30 ms)
 
-IMAGES = [IIS, NANO_2019, NANO_UNTAGGED, SERVERCORE_2022, NGINX, PAUSE, "alpine:3.20",
-          "mcr.microsoft.com/windows/nanoserver:1809", "example.com/app:ltsc2022"]
-LABELS = ["kubernetes.io/os", "beta.kubernetes.io/os", "node.kubernetes.io/windows-build",
-          "kubernetes.azure.com/os-sku", "disktype", "a~b/c"]
+IMAGES = [
+    IIS,
+    NANO_2019,
+    NANO_UNTAGGED,
+    SERVERCORE_2022,
+    NGINX,
+    PAUSE,
+    "alpine:3.20",
+    "mcr.microsoft.com/windows/nanoserver:1809",
+    "example.com/app:ltsc2022",
+]
+LABELS = [
+    "kubernetes.io/os",
+    "beta.kubernetes.io/os",
+    "node.kubernetes.io/windows-build",
+    "kubernetes.azure.com/os-sku",
+    "disktype",
+    "a~b/c",
+]
 LABEL_VALUES = ["windows", "linux", "Windows2022", "10.0.17763", "10.0.20348", "ssd", ""]
 TAINT_KEYS = ["os", "node.kubernetes.io/os", "gpu", ""]
 
@@ -45,22 +60,37 @@ def engines() -> tuple[Engine, ...]:
         engine(),
         engine(defaultOS="linux", mutation={"linuxOSName": True}),
         engine(defaultOS="windows", kubernetesVersion="1.24"),
-        engine(windowsTaints=[{"key": "os", "value": "windows", "effect": "NoSchedule"},
-                              {"key": "node.kubernetes.io/os", "effect": "NoExecute"}]),
-        engine(windowsTaints=[], mutation={"windowsBuildSelector": False,
-                                           "windowsOSName": False}),
+        engine(
+            windowsTaints=[
+                {"key": "os", "value": "windows", "effect": "NoSchedule"},
+                {"key": "node.kubernetes.io/os", "effect": "NoExecute"},
+            ]
+        ),
+        engine(windowsTaints=[], mutation={"windowsBuildSelector": False, "windowsOSName": False}),
         engine(defaultOS="windows", mutation={"windowsNodeSelector": False}),
     )
 
 
 def _runtime_classes() -> dict[str, RuntimeClassInfo]:
-    return runtime_class_index([
-        {"kind": "RuntimeClass", "metadata": {"name": "win"}, "handler": "runhcs-wcow-process",
-         "scheduling": {"nodeSelector": {"kubernetes.io/os": "windows"},
-                        "tolerations": [{"key": "os", "operator": "Exists"}]}},
-        {"kind": "RuntimeClass", "metadata": {"name": "hv"}, "handler": "runhcs-wcow-hypervisor"},
-        {"kind": "RuntimeClass", "metadata": {"name": "runc"}, "handler": "runc"},
-    ])
+    return runtime_class_index(
+        [
+            {
+                "kind": "RuntimeClass",
+                "metadata": {"name": "win"},
+                "handler": "runhcs-wcow-process",
+                "scheduling": {
+                    "nodeSelector": {"kubernetes.io/os": "windows"},
+                    "tolerations": [{"key": "os", "operator": "Exists"}],
+                },
+            },
+            {
+                "kind": "RuntimeClass",
+                "metadata": {"name": "hv"},
+                "handler": "runhcs-wcow-hypervisor",
+            },
+            {"kind": "RuntimeClass", "metadata": {"name": "runc"}, "handler": "runc"},
+        ]
+    )
 
 
 RUNTIME = _runtime_classes()
@@ -86,13 +116,20 @@ tolerations = st.lists(
     max_size=3,
 )
 
-security_context = st.fixed_dictionaries({}, optional={
-    "windowsOptions": st.fixed_dictionaries({}, optional={
-        "hostProcess": st.booleans(),
-        "runAsUserName": st.just("ContainerUser"),
-    }),
-    "privileged": st.booleans(),
-})
+security_context = st.fixed_dictionaries(
+    {},
+    optional={
+        "windowsOptions": st.fixed_dictionaries(
+            {},
+            optional={
+                "hostProcess": st.booleans(),
+                "runAsUserName": st.just("ContainerUser"),
+            },
+        ),
+        "privileged": st.booleans(),
+    },
+)
+
 
 def _containers(min_size: int) -> st.SearchStrategy[list[dict[str, Any]]]:
     return st.lists(
@@ -108,44 +145,74 @@ def _containers(min_size: int) -> st.SearchStrategy[list[dict[str, Any]]]:
 
 containers = _containers(0)
 
-affinity = st.fixed_dictionaries({}, optional={
-    "nodeAffinity": st.fixed_dictionaries({}, optional={
-        "requiredDuringSchedulingIgnoredDuringExecution": st.fixed_dictionaries({
-            "nodeSelectorTerms": st.lists(
-                st.fixed_dictionaries({"matchExpressions": st.lists(
-                    st.fixed_dictionaries({
-                        "key": st.sampled_from(LABELS[:3]),
-                        "operator": st.sampled_from(["In", "NotIn", "Exists", "DoesNotExist"]),
-                        "values": st.lists(st.sampled_from(LABEL_VALUES[:5]), max_size=2),
-                    }),
-                    max_size=2,
-                )}),
-                min_size=1,
-                max_size=2,
-            ),
-        }),
-    }),
-})
+affinity = st.fixed_dictionaries(
+    {},
+    optional={
+        "nodeAffinity": st.fixed_dictionaries(
+            {},
+            optional={
+                "requiredDuringSchedulingIgnoredDuringExecution": st.fixed_dictionaries(
+                    {
+                        "nodeSelectorTerms": st.lists(
+                            st.fixed_dictionaries(
+                                {
+                                    "matchExpressions": st.lists(
+                                        st.fixed_dictionaries(
+                                            {
+                                                "key": st.sampled_from(LABELS[:3]),
+                                                "operator": st.sampled_from(
+                                                    ["In", "NotIn", "Exists", "DoesNotExist"]
+                                                ),
+                                                "values": st.lists(
+                                                    st.sampled_from(LABEL_VALUES[:5]), max_size=2
+                                                ),
+                                            }
+                                        ),
+                                        max_size=2,
+                                    )
+                                }
+                            ),
+                            min_size=1,
+                            max_size=2,
+                        ),
+                    }
+                ),
+            },
+        ),
+    },
+)
+
 
 def _specs(main_containers: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, Any]]:
-    return st.fixed_dictionaries({
-        "containers": main_containers,
-        "initContainers": _optional(containers),
-        "nodeSelector": _optional(st.dictionaries(st.sampled_from(LABELS),
-                                                  st.sampled_from([*LABEL_VALUES, None]),
-                                                  max_size=3)),
-        "tolerations": _optional(tolerations),
-        "os": _optional(st.fixed_dictionaries({}, optional={
-            "name": st.sampled_from(["windows", "linux", "plan9", None])})),
-        "affinity": _optional(affinity),
-        "runtimeClassName": _optional(st.sampled_from(["win", "hv", "runc", "missing"])),
-        "securityContext": _optional(security_context),
-    }).map(lambda spec: {k: v for k, v in spec.items() if v is not _ABSENT})
+    return st.fixed_dictionaries(
+        {
+            "containers": main_containers,
+            "initContainers": _optional(containers),
+            "nodeSelector": _optional(
+                st.dictionaries(
+                    st.sampled_from(LABELS), st.sampled_from([*LABEL_VALUES, None]), max_size=3
+                )
+            ),
+            "tolerations": _optional(tolerations),
+            "os": _optional(
+                st.fixed_dictionaries(
+                    {}, optional={"name": st.sampled_from(["windows", "linux", "plan9", None])}
+                )
+            ),
+            "affinity": _optional(affinity),
+            "runtimeClassName": _optional(st.sampled_from(["win", "hv", "runc", "missing"])),
+            "securityContext": _optional(security_context),
+        }
+    ).map(lambda spec: {k: v for k, v in spec.items() if v is not _ABSENT})
 
 
-pod_annotations = _optional(st.dictionaries(
-    st.sampled_from(["experimental.windows.kubernetes.io/isolation-type", "team"]),
-    st.sampled_from(["hyperv", "process", "web"]), max_size=2))
+pod_annotations = _optional(
+    st.dictionaries(
+        st.sampled_from(["experimental.windows.kubernetes.io/isolation-type", "team"]),
+        st.sampled_from(["hyperv", "process", "web"]),
+        max_size=2,
+    )
+)
 
 
 def _pods(
@@ -155,8 +222,11 @@ def _pods(
         lambda spec, notes, with_spec: {
             "apiVersion": "v1",
             "kind": "Pod",
-            "metadata": {"name": "p", "namespace": "default",
-                         **({"annotations": notes} if notes is not _ABSENT else {})},
+            "metadata": {
+                "name": "p",
+                "namespace": "default",
+                **({"annotations": notes} if notes is not _ABSENT else {}),
+            },
             **({"spec": spec} if with_spec else {}),
         },
         spec,
@@ -225,9 +295,13 @@ def test_a_valid_pod_stays_valid_and_its_workload_gets_the_same_patch(
         event("valid pod" + (", patched" if result.patch else ""))
         assert _valid(result.mutated)
     deployment = {
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
-        "spec": {"selector": {"matchLabels": {"a": "b"}},
-                 "template": {k: v for k, v in pod.items() if k in ("metadata", "spec")}},
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "d"},
+        "spec": {
+            "selector": {"matchLabels": {"a": "b"}},
+            "template": {k: v for k, v in pod.items() if k in ("metadata", "spec")},
+        },
     }
     from_workload = mutate_object(eng, deployment, runtime_classes=RUNTIME)
     assert [op["path"] for op in from_workload.patch] == [

@@ -55,12 +55,15 @@ def test_a_fail_fixture_fails_for_exactly_its_rule_at_its_paths(engine: Engine, 
     pod, paths = build(case, kind)
     result = _evaluate(engine, pod, case)
     fired = {f.rule for f in result.findings}
-    assert fired - COMPANIONS.get(case.rule, set()) == {case.rule}, [f.line() for f in result.findings]
+    assert fired - COMPANIONS.get(case.rule, set()) == {case.rule}, [
+        f.line() for f in result.findings
+    ]
     mine = [f for f in result.findings if f.rule == case.rule]
     assert sorted(f.path for f in mine) == sorted(paths)
     rule = engine.catalog.rules[case.rule]
     expected_action = case.action or next(
-        v.action for v in reversed(rule.versions)
+        v.action
+        for v in reversed(rule.versions)
         if parse_version(v.since) <= parse_version(case.version or str(engine.default_version))
     )
     assert {f.action.value for f in mine} == {expected_action}
@@ -80,19 +83,25 @@ def test_a_pass_fixture_does_not_trip_its_rule(engine: Engine, item) -> None:  #
 
 def test_every_rule_in_the_catalog_has_a_fail_fixture(engine: Engine) -> None:
     with_fixture = {case.rule for case in FAIL}
-    without = sorted(set(engine.catalog.rules) - with_fixture - {
-        # audit-only companion, exercised through the HostProcess fixtures
-        "windows-hostprocess-pod-security",
-        # Linux-side rule, tested in tests/unit/test_os_rules.py
-        "linux-windows-options",
-    })
+    without = sorted(
+        set(engine.catalog.rules)
+        - with_fixture
+        - {
+            # audit-only companion, exercised through the HostProcess fixtures
+            "windows-hostprocess-pod-security",
+            # Linux-side rule, tested in tests/unit/test_os_rules.py
+            "linux-windows-options",
+        }
+    )
     assert without == []
 
 
 @pytest.mark.parametrize("kind", sorted(WORKLOADS))
 @pytest.mark.parametrize("item", FAIL_ITEMS, ids=[case_id(i) for i in FAIL_ITEMS])
 def test_a_workload_reports_its_template_findings_under_the_template_path(
-    engine: Engine, item, kind: str  # type: ignore[no-untyped-def]
+    engine: Engine,
+    item,
+    kind: str,  # type: ignore[no-untyped-def]
 ) -> None:
     case, container_kind = item
     pod, _ = build(case, container_kind)

@@ -33,8 +33,10 @@ def _verdicts(name: str, version: str | None = None) -> dict[str, set[tuple[str,
 def test_old_flannel_daemonsets_with_host_network_on_windows_are_warned_not_denied() -> None:
     # kubeadm-era flannel ran on Windows with hostNetwork on an ordinary pod (the node ignored it,
     # wins did the host work). Denying would block a workload that ran: warn.
-    for name in ("sig-windows-tools__kubeadm_flannel_flannel-host-gw.yaml",
-                 "sig-windows-tools__kubeadm_flannel_flannel-overlay.yaml"):
+    for name in (
+        "sig-windows-tools__kubeadm_flannel_flannel-host-gw.yaml",
+        "sig-windows-tools__kubeadm_flannel_flannel-overlay.yaml",
+    ):
         [verdict] = _verdicts(name).values()
         assert ("windows-host-network", "warn") in verdict
         assert not any(action == "deny" for _, action in verdict)
@@ -78,6 +80,8 @@ def test_a_deployment_with_limits_only_gets_no_memory_warning() -> None:
 def test_linux_examples_without_os_evidence_are_not_checked_as_windows() -> None:
     # security-context.yaml sets runAsUser, fsGroup... on a pod with no OS evidence: unknown, so
     # no Windows rule applies (it would be noise on every Linux pod in a cluster).
-    for name in ("website__content_en_examples_pods_security_security-context.yaml",
-                 "website__content_en_examples_pods_security_security-context-2.yaml"):
+    for name in (
+        "website__content_en_examples_pods_security_security-context.yaml",
+        "website__content_en_examples_pods_security_security-context-2.yaml",
+    ):
         assert all(v == set() for v in _verdicts(name).values())

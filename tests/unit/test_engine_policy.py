@@ -86,7 +86,10 @@ def test_an_exemption_without_a_reason_is_not_honoured() -> None:
     pod["metadata"]["annotations"] = {"winpod.io/exempt": "windows-privileged"}
     result = engine.evaluate(pod)
     assert result.denied
-    assert sorted(_rules(result)) == [("exemption-without-reason", "warn"), ("windows-privileged", "deny")]
+    assert sorted(_rules(result)) == [
+        ("exemption-without-reason", "warn"),
+        ("windows-privileged", "deny"),
+    ]
 
 
 def test_the_target_version_selects_each_rules_version() -> None:
@@ -110,10 +113,20 @@ def test_the_config_pins_the_default_target_version() -> None:
 
 def test_windows_options_on_an_explicit_linux_pod_are_denied() -> None:
     engine = Engine()
-    pod = {"kind": "Pod", "metadata": {"name": "l"}, "spec": {
-        "os": {"name": "linux"},
-        "containers": [{"name": "c", "image": "nginx",
-                        "securityContext": {"windowsOptions": {"runAsUserName": "x"}}}]}}
+    pod = {
+        "kind": "Pod",
+        "metadata": {"name": "l"},
+        "spec": {
+            "os": {"name": "linux"},
+            "containers": [
+                {
+                    "name": "c",
+                    "image": "nginx",
+                    "securityContext": {"windowsOptions": {"runAsUserName": "x"}},
+                }
+            ],
+        },
+    }
     assert [(f.rule, f.path) for f in engine.evaluate(pod).findings] == [
         ("linux-windows-options", "spec.containers[0].securityContext.windowsOptions")
     ]

@@ -11,7 +11,9 @@ FORBIDDEN = ("fastapi", "starlette", "uvicorn", "kubernetes", "prometheus_client
 
 
 def test_importing_every_engine_module_loads_no_forbidden_package() -> None:
-    modules = [f"winpod.engine.{p.stem}" for p in sorted(ENGINE.glob("*.py")) if p.stem != "__init__"]
+    modules = [
+        f"winpod.engine.{p.stem}" for p in sorted(ENGINE.glob("*.py")) if p.stem != "__init__"
+    ]
     code = (
         "import importlib, sys\n"
         f"for m in {modules!r}: importlib.import_module(m)\n"
@@ -37,7 +39,12 @@ def test_no_code_walks_the_containers_list_alone() -> None:
         if path.name == "visit.py":
             continue
         text = path.read_text(encoding="utf-8")
-        for needle in ('["containers"]', "['containers']", '.get("containers")', ".get('containers')"):
+        for needle in (
+            '["containers"]',
+            "['containers']",
+            '.get("containers")',
+            ".get('containers')",
+        ):
             if needle in text:
                 offenders.append(f"{path.relative_to(app_dir)}: {needle}")
     assert offenders == []

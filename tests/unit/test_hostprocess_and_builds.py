@@ -36,12 +36,24 @@ def test_a_hostprocess_pod_never_gets_an_image_build_mismatch() -> None:
 
 
 def test_the_node_build_comes_from_the_runtime_class_scheduling() -> None:
-    engine = Engine(config=Config(runtimeClasses=[{
-        "apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
-        "metadata": {"name": "win-2022"}, "handler": "runhcs-wcow-process",
-        "scheduling": {"nodeSelector": {"kubernetes.io/os": "windows",
-                                        "node.kubernetes.io/windows-build": NEW_BUILD}},
-    }]))
+    engine = Engine(
+        config=Config(
+            runtimeClasses=[
+                {
+                    "apiVersion": "node.k8s.io/v1",
+                    "kind": "RuntimeClass",
+                    "metadata": {"name": "win-2022"},
+                    "handler": "runhcs-wcow-process",
+                    "scheduling": {
+                        "nodeSelector": {
+                            "kubernetes.io/os": "windows",
+                            "node.kubernetes.io/windows-build": NEW_BUILD,
+                        }
+                    },
+                }
+            ]
+        )
+    )
     pod = minimal_windows_pod()
     pod["spec"]["runtimeClassName"] = "win-2022"
     pod["spec"]["containers"][0]["image"] = OLD_IMAGE
@@ -52,13 +64,28 @@ def test_the_node_build_comes_from_the_runtime_class_scheduling() -> None:
 
 def test_the_node_build_comes_from_required_affinity() -> None:
     pod = minimal_windows_pod()
-    pod["spec"]["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-        "nodeSelectorTerms": [{"matchExpressions": [
-            {"key": "node.kubernetes.io/windows-build", "operator": "In", "values": [NEW_BUILD]}]}]}}}
+    pod["spec"]["affinity"] = {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {
+                        "matchExpressions": [
+                            {
+                                "key": "node.kubernetes.io/windows-build",
+                                "operator": "In",
+                                "values": [NEW_BUILD],
+                            }
+                        ]
+                    }
+                ]
+            }
+        }
+    }
     pod["spec"]["containers"][0]["image"] = OLD_IMAGE
     assert "windows-image-build-mismatch" in _rules(Engine(), pod)
     pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
-        "nodeSelectorTerms"][0]["matchExpressions"][0]["values"].append("10.0.17763")
+        "nodeSelectorTerms"
+    ][0]["matchExpressions"][0]["values"].append("10.0.17763")
     assert "windows-image-build-mismatch" not in _rules(Engine(), pod)
 
 
@@ -74,16 +101,21 @@ def test_hostprocess_with_run_as_non_root_only_warns_since_the_kubelet_starts_it
 
 @pytest.mark.parametrize(
     ("version", "says"),
-    [("1.25", "do not get the host's network"),
-     ("1.26", "on by default in 1.26 to 1.32"),
-     ("1.32", "on by default in 1.26 to 1.32"),
-     ("1.33", "deprecated and off from 1.33")],
+    [
+        ("1.25", "do not get the host's network"),
+        ("1.26", "on by default in 1.26 to 1.32"),
+        ("1.32", "on by default in 1.26 to 1.32"),
+        ("1.33", "deprecated and off from 1.33"),
+    ],
 )
 def test_the_host_network_message_says_what_the_target_release_does(
     version: str, says: str
 ) -> None:
     pod = minimal_windows_pod()
     pod["spec"]["hostNetwork"] = True
-    [finding] = [f for f in Engine().evaluate(pod, version=parse_version(version)).findings
-                 if f.rule == "windows-host-network"]
+    [finding] = [
+        f
+        for f in Engine().evaluate(pod, version=parse_version(version)).findings
+        if f.rule == "windows-host-network"
+    ]
     assert says in finding.message

@@ -12,7 +12,11 @@ from winpod.engine.osinfer import runtime_class_index
 
 def _pod(spec: dict[str, Any], annotations: dict[str, str] | None = None) -> dict[str, Any]:
     spec.setdefault("containers", [{"name": "c", "image": "example.com/app:1"}])
-    return {"kind": "Pod", "metadata": {"name": "p", "annotations": annotations or {}}, "spec": spec}
+    return {
+        "kind": "Pod",
+        "metadata": {"name": "p", "annotations": annotations or {}},
+        "spec": spec,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -24,22 +28,76 @@ def engine() -> Engine:
     ("spec", "os_name", "path"),
     [
         ({"os": {"name": "windows"}}, "windows", "spec.os.name"),
-        ({"nodeSelector": {"kubernetes.io/os": "windows"}}, "windows",
-         'spec.nodeSelector["kubernetes.io/os"]'),
-        ({"nodeSelector": {"beta.kubernetes.io/os": "linux"}}, "linux",
-         'spec.nodeSelector["beta.kubernetes.io/os"]'),
-        ({"nodeSelector": {"node.kubernetes.io/windows-build": "10.0.20348"}}, "windows",
-         'spec.nodeSelector["node.kubernetes.io/windows-build"]'),
-        ({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-            "nodeSelectorTerms": [{"matchExpressions": [
-                {"key": "kubernetes.io/os", "operator": "In", "values": ["windows"]}]}]}}}},
-         "windows", "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution"),
-        ({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-            "nodeSelectorTerms": [{"matchExpressions": [
-                {"key": "kubernetes.io/os", "operator": "NotIn", "values": ["windows"]}]}]}}}},
-         "linux", "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution"),
-        ({"containers": [{"name": "c", "image": "mcr.microsoft.com/windows/nanoserver:ltsc2022"}]},
-         "windows", "spec.containers[0].image"),
+        (
+            {"nodeSelector": {"kubernetes.io/os": "windows"}},
+            "windows",
+            'spec.nodeSelector["kubernetes.io/os"]',
+        ),
+        (
+            {"nodeSelector": {"beta.kubernetes.io/os": "linux"}},
+            "linux",
+            'spec.nodeSelector["beta.kubernetes.io/os"]',
+        ),
+        (
+            {"nodeSelector": {"node.kubernetes.io/windows-build": "10.0.20348"}},
+            "windows",
+            'spec.nodeSelector["node.kubernetes.io/windows-build"]',
+        ),
+        (
+            {
+                "affinity": {
+                    "nodeAffinity": {
+                        "requiredDuringSchedulingIgnoredDuringExecution": {
+                            "nodeSelectorTerms": [
+                                {
+                                    "matchExpressions": [
+                                        {
+                                            "key": "kubernetes.io/os",
+                                            "operator": "In",
+                                            "values": ["windows"],
+                                        }
+                                    ]
+                                }
+                            ]
+                        }
+                    }
+                }
+            },
+            "windows",
+            "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution",
+        ),
+        (
+            {
+                "affinity": {
+                    "nodeAffinity": {
+                        "requiredDuringSchedulingIgnoredDuringExecution": {
+                            "nodeSelectorTerms": [
+                                {
+                                    "matchExpressions": [
+                                        {
+                                            "key": "kubernetes.io/os",
+                                            "operator": "NotIn",
+                                            "values": ["windows"],
+                                        }
+                                    ]
+                                }
+                            ]
+                        }
+                    }
+                }
+            },
+            "linux",
+            "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution",
+        ),
+        (
+            {
+                "containers": [
+                    {"name": "c", "image": "mcr.microsoft.com/windows/nanoserver:ltsc2022"}
+                ]
+            },
+            "windows",
+            "spec.containers[0].image",
+        ),
     ],
 )
 def test_each_kind_of_evidence_decides_the_os_with_its_path(
@@ -51,13 +109,26 @@ def test_each_kind_of_evidence_decides_the_os_with_its_path(
 
 
 def test_affinity_terms_that_admit_both_oses_say_nothing(engine: Engine) -> None:
-    spec = {"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-        "nodeSelectorTerms": [
-            {"matchExpressions": [{"key": "kubernetes.io/os", "operator": "In",
-                                   "values": ["windows"]}]},
-            {"matchExpressions": [{"key": "kubernetes.io/arch", "operator": "In",
-                                   "values": ["amd64"]}]},
-        ]}}}}
+    spec = {
+        "affinity": {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [
+                        {
+                            "matchExpressions": [
+                                {"key": "kubernetes.io/os", "operator": "In", "values": ["windows"]}
+                            ]
+                        },
+                        {
+                            "matchExpressions": [
+                                {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]}
+                            ]
+                        },
+                    ]
+                }
+            }
+        }
+    }
     assert engine.infer_os(_pod(spec)).os == "unknown"
 
 
@@ -67,11 +138,17 @@ def test_a_keyless_exists_toleration_is_not_windows_evidence(engine: Engine) -> 
 
 
 def test_a_runtime_class_given_to_the_engine_places_the_pod(engine: Engine) -> None:
-    classes = runtime_class_index([{
-        "apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
-        "metadata": {"name": "windows-2022"}, "handler": "runhcs-wcow-process",
-        "scheduling": {"nodeSelector": {"kubernetes.io/os": "windows"}},
-    }])
+    classes = runtime_class_index(
+        [
+            {
+                "apiVersion": "node.k8s.io/v1",
+                "kind": "RuntimeClass",
+                "metadata": {"name": "windows-2022"},
+                "handler": "runhcs-wcow-process",
+                "scheduling": {"nodeSelector": {"kubernetes.io/os": "windows"}},
+            }
+        ]
+    )
     decision = engine.infer_os(_pod({"runtimeClassName": "windows-2022"}), runtime_classes=classes)
     assert decision.os == "windows"
     assert decision.deciding is not None and "RuntimeClass windows-2022" in decision.deciding.reason
@@ -81,7 +158,9 @@ def test_an_unknown_runtime_class_says_nothing(engine: Engine) -> None:
     assert engine.infer_os(_pod({"runtimeClassName": "mystery"})).os == "unknown"
 
 
-def test_spec_os_name_outranks_a_selector_and_the_disagreement_is_a_conflict(engine: Engine) -> None:
+def test_spec_os_name_outranks_a_selector_and_the_disagreement_is_a_conflict(
+    engine: Engine,
+) -> None:
     decision = engine.infer_os(
         _pod({"os": {"name": "linux"}, "nodeSelector": {"kubernetes.io/os": "windows"}})
     )
@@ -92,8 +171,12 @@ def test_spec_os_name_outranks_a_selector_and_the_disagreement_is_a_conflict(eng
 
 
 def test_a_linux_selector_with_a_windows_image_is_a_denied_conflict(engine: Engine) -> None:
-    pod = _pod({"nodeSelector": {"kubernetes.io/os": "linux"},
-                "containers": [{"name": "c", "image": "mcr.microsoft.com/windows/servercore:ltsc2022"}]})
+    pod = _pod(
+        {
+            "nodeSelector": {"kubernetes.io/os": "linux"},
+            "containers": [{"name": "c", "image": "mcr.microsoft.com/windows/servercore:ltsc2022"}],
+        }
+    )
     result = engine.evaluate(pod)
     assert [(f.rule, f.action.value, f.path) for f in result.findings] == [
         ("windows-os-conflict", "deny", "spec.containers[0].image")
@@ -102,8 +185,12 @@ def test_a_linux_selector_with_a_windows_image_is_a_denied_conflict(engine: Engi
 
 
 def test_a_toleration_never_conflicts_with_placement(engine: Engine) -> None:
-    pod = _pod({"nodeSelector": {"kubernetes.io/os": "linux"},
-                "tolerations": [{"key": "os", "operator": "Exists"}]})
+    pod = _pod(
+        {
+            "nodeSelector": {"kubernetes.io/os": "linux"},
+            "tolerations": [{"key": "os", "operator": "Exists"}],
+        }
+    )
     assert engine.infer_os(pod).conflicts == ()
 
 
@@ -111,7 +198,10 @@ def test_the_config_default_os_applies_only_without_evidence(engine: Engine) -> 
     windows_default = Engine(config=Config(defaultOS="windows"))
     decision = windows_default.infer_os(_pod({}))
     assert decision.os == "windows" and decision.defaulted_from == "config defaultOS"
-    assert windows_default.infer_os(_pod({"nodeSelector": {"kubernetes.io/os": "linux"}})).os == "linux"
+    assert (
+        windows_default.infer_os(_pod({"nodeSelector": {"kubernetes.io/os": "linux"}})).os
+        == "linux"
+    )
 
 
 def test_a_namespace_default_os_outranks_the_config_default(engine: Engine) -> None:
@@ -126,11 +216,27 @@ def test_configured_extra_windows_images_are_evidence() -> None:
 
 
 def test_a_configured_platform_taint_toleration_is_a_hint() -> None:
-    engine = Engine(config=Config.model_validate(
-        {"windowsTaints": [{"key": "node.kubernetes.io/os", "value": "windows", "effect": "NoSchedule"}]}
-    ))
-    pod = _pod({"tolerations": [{"key": "node.kubernetes.io/os", "operator": "Equal",
-                                 "value": "windows", "effect": "NoSchedule"}]})
+    engine = Engine(
+        config=Config.model_validate(
+            {
+                "windowsTaints": [
+                    {"key": "node.kubernetes.io/os", "value": "windows", "effect": "NoSchedule"}
+                ]
+            }
+        )
+    )
+    pod = _pod(
+        {
+            "tolerations": [
+                {
+                    "key": "node.kubernetes.io/os",
+                    "operator": "Equal",
+                    "value": "windows",
+                    "effect": "NoSchedule",
+                }
+            ]
+        }
+    )
     decision = engine.infer_os(pod)
     assert decision.os == "unknown"
     assert [h.reason for h in decision.hints] == [

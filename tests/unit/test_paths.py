@@ -48,9 +48,7 @@ def test_a_key_with_quotes_braces_and_backslashes_is_matched_as_plain_data() -> 
     obj = {"metadata": {"annotations": {key: "x"}}}
     quotable = "a'{b}\\c); import os; ("
     path = f'metadata.annotations["{quotable}"]'
-    assert match_path(path, {"metadata": {"annotations": {quotable: "x"}}}) == [
-        (path, "x", None)
-    ]
+    assert match_path(path, {"metadata": {"annotations": {quotable: "x"}}}) == [(path, "x", None)]
     assert match_path("metadata.annotations.*", obj) == [
         (f'metadata.annotations["{key}"]', "x", key)
     ]
@@ -98,9 +96,13 @@ def test_many_leaf_keys_match_alike_whether_the_object_has_few_keys_or_many() ->
 
 
 def test_a_key_filter_listing_names_reports_the_matching_name_as_the_key() -> None:
-    obj = {"volumes": [{"name": "a", "secret": {"defaultMode": 1}},
-                       {"name": "b", "configMap": {"defaultMode": 2}},
-                       {"name": "c", "nfs": {"defaultMode": 3}}]}
+    obj = {
+        "volumes": [
+            {"name": "a", "secret": {"defaultMode": 1}},
+            {"name": "b", "configMap": {"defaultMode": 2}},
+            {"name": "c", "nfs": {"defaultMode": 3}},
+        ]
+    }
     hits = _walk_all(["volumes[*].*.defaultMode"], obj, key_filter="^(secret|configMap)$")
     assert [(at, value, key) for _, at, value, key in hits] == [
         ("volumes[0].secret.defaultMode", 1, "secret"),

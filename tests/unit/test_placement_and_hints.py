@@ -32,22 +32,58 @@ def engine() -> Engine:
     ("spec", "path"),
     [
         ({"tolerations": [WINDOWS_TOLERATION]}, "spec.tolerations"),
-        ({"securityContext": {"windowsOptions": {"runAsUserName": "ContainerUser"}}},
-         "spec.securityContext.windowsOptions"),
-        ({"securityContext": {"windowsOptions": {"hostProcess": True}}, "hostNetwork": True},
-         "spec.securityContext.windowsOptions.hostProcess"),
-        ({"containers": [{"name": "c", "image": "example.com/app:1",
-                          "securityContext": {"windowsOptions": {"gmsaCredentialSpecName": "x"}}}]},
-         "spec.containers[0].securityContext.windowsOptions"),
-        ({"containers": [{"name": "c", "image": "example.com/app:1",
-                          "volumeMounts": [{"name": "d", "mountPath": "C:\\data"}]}]},
-         "spec.containers[0].volumeMounts[0].mountPath"),
-        ({"containers": [{"name": "c", "image": "example.com/app:1",
-                          "command": ["powershell", "-Command", "Start-Sleep 3600"]}]},
-         "spec.containers[0].command[0]"),
-        ({"containers": [{"name": "c", "image": "example.com/app:1",
-                          "command": ["C:\\app\\server.exe"]}]},
-         "spec.containers[0].command[0]"),
+        (
+            {"securityContext": {"windowsOptions": {"runAsUserName": "ContainerUser"}}},
+            "spec.securityContext.windowsOptions",
+        ),
+        (
+            {"securityContext": {"windowsOptions": {"hostProcess": True}}, "hostNetwork": True},
+            "spec.securityContext.windowsOptions.hostProcess",
+        ),
+        (
+            {
+                "containers": [
+                    {
+                        "name": "c",
+                        "image": "example.com/app:1",
+                        "securityContext": {"windowsOptions": {"gmsaCredentialSpecName": "x"}},
+                    }
+                ]
+            },
+            "spec.containers[0].securityContext.windowsOptions",
+        ),
+        (
+            {
+                "containers": [
+                    {
+                        "name": "c",
+                        "image": "example.com/app:1",
+                        "volumeMounts": [{"name": "d", "mountPath": "C:\\data"}],
+                    }
+                ]
+            },
+            "spec.containers[0].volumeMounts[0].mountPath",
+        ),
+        (
+            {
+                "containers": [
+                    {
+                        "name": "c",
+                        "image": "example.com/app:1",
+                        "command": ["powershell", "-Command", "Start-Sleep 3600"],
+                    }
+                ]
+            },
+            "spec.containers[0].command[0]",
+        ),
+        (
+            {
+                "containers": [
+                    {"name": "c", "image": "example.com/app:1", "command": ["C:\\app\\server.exe"]}
+                ]
+            },
+            "spec.containers[0].command[0]",
+        ),
     ],
 )
 def test_a_hint_alone_does_not_make_a_windows_pod_and_gets_one_warning(
@@ -67,26 +103,49 @@ def test_a_hint_alone_does_not_make_a_windows_pod_and_gets_one_warning(
 
 
 def test_a_hinted_pod_with_privileged_is_not_denied_as_a_windows_pod(engine: Engine) -> None:
-    pod = _pod({"tolerations": [WINDOWS_TOLERATION],
-                "containers": [{"name": "c", "image": "example.com/agent:1",
-                                "securityContext": {"privileged": True}}]})
+    pod = _pod(
+        {
+            "tolerations": [WINDOWS_TOLERATION],
+            "containers": [
+                {
+                    "name": "c",
+                    "image": "example.com/agent:1",
+                    "securityContext": {"privileged": True},
+                }
+            ],
+        }
+    )
     assert not engine.evaluate(pod).denied
 
 
-def test_a_hint_with_placement_is_judged_as_windows_without_the_hint_warning(engine: Engine) -> None:
-    pod = _pod({"tolerations": [WINDOWS_TOLERATION],
-                "nodeSelector": {"kubernetes.io/os": "windows"}})
+def test_a_hint_with_placement_is_judged_as_windows_without_the_hint_warning(
+    engine: Engine,
+) -> None:
+    pod = _pod(
+        {"tolerations": [WINDOWS_TOLERATION], "nodeSelector": {"kubernetes.io/os": "windows"}}
+    )
     assert engine.infer_os(pod).os == "windows"
     assert "windows-hints-without-placement" not in {r for r, _, _ in _rules(engine, pod)}
 
 
 def test_a_windows_image_decides_but_without_placement_it_is_warned(engine: Engine) -> None:
-    pod = _pod({"containers": [{"name": "c", "image": "mcr.microsoft.com/windows/nanoserver:ltsc2022",
-                                "resources": {"limits": {"memory": "1Gi"}}}]})
+    pod = _pod(
+        {
+            "containers": [
+                {
+                    "name": "c",
+                    "image": "mcr.microsoft.com/windows/nanoserver:ltsc2022",
+                    "resources": {"limits": {"memory": "1Gi"}},
+                }
+            ]
+        }
+    )
     assert engine.infer_os(pod).os == "windows"
     [(rule, action, path)] = _rules(engine, pod)
     assert (rule, action, path) == (
-        "windows-hints-without-placement", "warn", "spec.containers[0].image"
+        "windows-hints-without-placement",
+        "warn",
+        "spec.containers[0].image",
     )
     message = engine.evaluate(pod).findings[0].message
     assert "nothing places the pod on Windows" in message and "no matching manifest" in message
@@ -94,8 +153,11 @@ def test_a_windows_image_decides_but_without_placement_it_is_warned(engine: Engi
 
 @pytest.mark.parametrize(
     "image",
-    ["ghcr.io/x/app:not-nanoserver", "example.com/tools:windowsservercore-ish",
-     "sigwindowstools/flannel:v0.13.0-nanoserver"],
+    [
+        "ghcr.io/x/app:not-nanoserver",
+        "example.com/tools:windowsservercore-ish",
+        "sigwindowstools/flannel:v0.13.0-nanoserver",
+    ],
 )
 def test_a_tag_outside_microsofts_registry_says_nothing_about_the_os(
     engine: Engine, image: str
@@ -105,9 +167,11 @@ def test_a_tag_outside_microsofts_registry_says_nothing_about_the_os(
 
 @pytest.mark.parametrize(
     "image",
-    ["mcr.microsoft.com/dotnet/aspnet:8.0-nanoserver-ltsc2022",
-     "mcr.microsoft.com/powershell:lts-windowsservercore-ltsc2022",
-     "mcr.microsoft.com/windows/servercore/iis:windowsservercore-ltsc2022"],
+    [
+        "mcr.microsoft.com/dotnet/aspnet:8.0-nanoserver-ltsc2022",
+        "mcr.microsoft.com/powershell:lts-windowsservercore-ltsc2022",
+        "mcr.microsoft.com/windows/servercore/iis:windowsservercore-ltsc2022",
+    ],
 )
 def test_microsofts_windows_variant_tags_are_windows_images(engine: Engine, image: str) -> None:
     assert engine.images.os_of(image) == "windows"
@@ -126,17 +190,42 @@ def test_an_os_label_value_in_the_wrong_case_matches_no_node_and_is_denied(
 
 
 def test_an_affinity_in_the_wrong_case_matches_no_node_and_is_denied(engine: Engine) -> None:
-    pod = _pod({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-        "nodeSelectorTerms": [{"matchExpressions": [
-            {"key": "kubernetes.io/os", "operator": "In", "values": ["Windows"]}]}]}}}})
+    pod = _pod(
+        {
+            "affinity": {
+                "nodeAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": {
+                        "nodeSelectorTerms": [
+                            {
+                                "matchExpressions": [
+                                    {
+                                        "key": "kubernetes.io/os",
+                                        "operator": "In",
+                                        "values": ["Windows"],
+                                    }
+                                ]
+                            }
+                        ]
+                    }
+                }
+            }
+        }
+    )
     assert [(f.rule, f.action.value) for f in engine.evaluate(pod).findings] == [
         ("placement-matches-no-node", "deny")
     ]
 
 
 def test_an_empty_node_selector_term_matches_no_node(engine: Engine) -> None:
-    pod = _pod({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-        "nodeSelectorTerms": [{}]}}}})
+    pod = _pod(
+        {
+            "affinity": {
+                "nodeAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{}]}
+                }
+            }
+        }
+    )
     assert engine.infer_os(pod).os == "unknown"
     assert [f.rule for f in engine.evaluate(pod).findings] == ["placement-matches-no-node"]
 
@@ -144,9 +233,28 @@ def test_an_empty_node_selector_term_matches_no_node(engine: Engine) -> None:
 def test_an_empty_term_beside_a_windows_term_leaves_the_pod_on_windows(engine: Engine) -> None:
     # Terms are ORed and the empty one matches nothing, so only the Windows term can place it;
     # before, the empty term counted as "any OS" and the pod was unknown.
-    pod = _pod({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-        "nodeSelectorTerms": [{}, {"matchExpressions": [
-            {"key": "kubernetes.io/os", "operator": "In", "values": ["windows"]}]}]}}}})
+    pod = _pod(
+        {
+            "affinity": {
+                "nodeAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": {
+                        "nodeSelectorTerms": [
+                            {},
+                            {
+                                "matchExpressions": [
+                                    {
+                                        "key": "kubernetes.io/os",
+                                        "operator": "In",
+                                        "values": ["windows"],
+                                    }
+                                ]
+                            },
+                        ]
+                    }
+                }
+            }
+        }
+    )
     assert engine.infer_os(pod).os == "windows"
 
 
@@ -167,9 +275,21 @@ def test_a_non_amd64_architecture_places_the_pod_on_linux(engine: Engine, arch: 
     # tolerates every taint yet never reaches a Windows node.
     decision = engine.infer_os(_pod({"nodeSelector": {"beta.kubernetes.io/arch": arch}}))
     assert decision.os == "linux" and decision.placement
-    affinity = {"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-        "nodeSelectorTerms": [{"matchExpressions": [
-            {"key": "kubernetes.io/arch", "operator": "In", "values": [arch]}]}]}}}}
+    affinity = {
+        "affinity": {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [
+                        {
+                            "matchExpressions": [
+                                {"key": "kubernetes.io/arch", "operator": "In", "values": [arch]}
+                            ]
+                        }
+                    ]
+                }
+            }
+        }
+    }
     assert engine.infer_os(_pod(affinity)).os == "linux"
 
 

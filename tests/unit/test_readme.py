@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_the_readme_config_example_loads_and_names_only_real_rules() -> None:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = text[text.index("## Configuration"):]
+    section = text[text.index("## Configuration") :]
     block = re.search(r"```yaml\n(.*?)```", section, re.S)
     assert block is not None
     config = Config.model_validate(yaml.safe_load(block.group(1)))

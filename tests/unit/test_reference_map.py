@@ -12,7 +12,7 @@ README = Path(__file__).resolve().parents[2] / "policies" / "README.md"
 
 def test_the_reference_table_names_every_rule_and_only_real_rules() -> None:
     text = README.read_text(encoding="utf-8")
-    table = text[text.index("## The reference, row by row"):]
+    table = text[text.index("## The reference, row by row") :]
     named = set(re.findall(r"`((?:windows|linux|exemption|placement)-[a-z0-9-]+)`", table))
     catalog = set(load_catalog().rules)
     assert named - catalog == set(), "the table names rules that do not exist"

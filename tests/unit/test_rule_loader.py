@@ -83,20 +83,26 @@ def test_a_duplicate_id_across_directories_is_an_error(tmp_path: Path) -> None:
 
 
 def test_an_unknown_check_function_is_an_error(tmp_path: Path) -> None:
-    text = GOOD.format(id="test-rule").replace(
-        "check: {path: spec.hostPID, equals: true}", "function: no-such-check"
-    ) + "fields: [spec.hostPID]\n"
+    text = (
+        GOOD.format(id="test-rule").replace(
+            "check: {path: spec.hostPID, equals: true}", "function: no-such-check"
+        )
+        + "fields: [spec.hostPID]\n"
+    )
     assert "unknown check function" in _load_error(tmp_path, text)
 
 
 def test_versions_must_strictly_increase(tmp_path: Path) -> None:
-    text = GOOD.format(id="test-rule") + """\
+    text = (
+        GOOD.format(id="test-rule")
+        + """\
   - since: "1.19"
     action: deny
     check: {path: spec.hostPID, equals: true}
     message: m
     fix: f
 """
+    )
     assert "strictly increasing" in _load_error(tmp_path, text)
 
 
@@ -129,7 +135,9 @@ def test_the_version_in_force_is_the_newest_not_after_the_target() -> None:
     assert select_version(rule, parse_version("1.25")).since == "1.14"  # type: ignore[union-attr]
     assert select_version(rule, parse_version("1.30")).since == "1.26"  # type: ignore[union-attr]
     assert select_version(rule, parse_version("1.36")).since == "1.33"  # type: ignore[union-attr]
-    assert select_version(catalog.rules["windows-pod-level-resources"], parse_version("1.33")) is None
+    assert (
+        select_version(catalog.rules["windows-pod-level-resources"], parse_version("1.33")) is None
+    )
 
 
 def test_every_shipped_rule_names_its_fields_and_source() -> None:

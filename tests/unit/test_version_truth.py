@@ -53,9 +53,14 @@ def test_a_container_seccomp_annotation_counts_only_for_a_container_of_the_pod(
     result = engine.evaluate(pod, version=parse_version("1.24"))
     by_path = {f.path: (f.action.value, f.apiserver_rejects) for f in result.findings}
     assert by_path == {
-        'metadata.annotations["container.seccomp.security.alpha.kubernetes.io/app"]': ("deny", True),
+        'metadata.annotations["container.seccomp.security.alpha.kubernetes.io/app"]': (
+            "deny",
+            True,
+        ),
         'metadata.annotations["container.seccomp.security.alpha.kubernetes.io/gone"]': (
-            "warn", False),
+            "warn",
+            False,
+        ),
     }
 
 
@@ -145,12 +150,20 @@ def test_spec_os_name_escalates_nothing_before_it_is_enforced_in_1_24(engine: En
 
 
 def test_windows_options_on_a_linux_pod_are_denied_from_1_24(engine: Engine) -> None:
-    pod = {"kind": "Pod", "metadata": {"name": "l"}, "spec": {
-        "os": {"name": "linux"},
-        "containers": [{"name": "c", "image": "nginx",
-                        "securityContext": {"windowsOptions": {}}}]}}
-    assert [(f.rule, f.action.value) for f in engine.evaluate(
-        pod, version=parse_version("1.24")).findings] == [("linux-windows-options", "deny")]
+    pod = {
+        "kind": "Pod",
+        "metadata": {"name": "l"},
+        "spec": {
+            "os": {"name": "linux"},
+            "containers": [
+                {"name": "c", "image": "nginx", "securityContext": {"windowsOptions": {}}}
+            ],
+        },
+    }
+    assert [
+        (f.rule, f.action.value)
+        for f in engine.evaluate(pod, version=parse_version("1.24")).findings
+    ] == [("linux-windows-options", "deny")]
 
 
 def test_an_unknown_feature_gate_in_the_config_is_refused() -> None:

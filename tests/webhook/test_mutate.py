@@ -123,31 +123,45 @@ def _pod_of(name: str) -> dict[str, Any]:
     if obj["kind"] == "Pod":
         return dict(obj)
     template = obj["spec"]["template"]
-    return {"apiVersion": "v1", "kind": "Pod",
-            "metadata": {**template.get("metadata", {}), "generateName": obj["metadata"]["name"] + "-",
-                         "namespace": obj["metadata"].get("namespace", "default")},
-            "spec": template["spec"]}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            **template.get("metadata", {}),
+            "generateName": obj["metadata"]["name"] + "-",
+            "namespace": obj["metadata"].get("namespace", "default"),
+        },
+        "spec": template["spec"],
+    }
 
 
 @pytest.mark.parametrize(
     ("manifest", "expected_selector", "denied"),
     [
-        ("iis-pod.yaml", {"kubernetes.io/os": "windows",
-                          "node.kubernetes.io/windows-build": "10.0.20348"}, False),
+        (
+            "iis-pod.yaml",
+            {"kubernetes.io/os": "windows", "node.kubernetes.io/windows-build": "10.0.20348"},
+            False,
+        ),
         ("linux-daemonset.yaml", {"kubernetes.io/os": "linux"}, False),
         ("conflict-pod.yaml", {"kubernetes.io/os": "linux"}, True),
     ],
 )
 def test_mutate_places_real_pods_and_a_second_pass_adds_nothing(
-    client: AdmissionClient, manifest: str, expected_selector: dict[str, str], denied: bool,
+    client: AdmissionClient,
+    manifest: str,
+    expected_selector: dict[str, str],
+    denied: bool,
 ) -> None:
     before = _pod_of(manifest)
     response = mutate(client, review(before, namespace=before["metadata"]["namespace"]))
     patch = orjson.loads(base64.b64decode(response["patch"])) if "patch" in response else []
     after = jsonpatch.apply_patch(copy.deepcopy(before), patch)
     # the before/after, shown by `pytest -s` for transcripts
-    print(f"\n--- {manifest}: POST /mutate allowed={response['allowed']}"
-          f" warnings={response.get('warnings')}\npatch={orjson.dumps(patch).decode()}")
+    print(
+        f"\n--- {manifest}: POST /mutate allowed={response['allowed']}"
+        f" warnings={response.get('warnings')}\npatch={orjson.dumps(patch).decode()}"
+    )
     assert after["spec"].get("nodeSelector") == expected_selector
     assert response["allowed"] is (not denied)
     if denied:  # conflicting evidence: nothing injected, the conflict denied early

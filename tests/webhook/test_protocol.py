@@ -33,7 +33,9 @@ BODY = b'{"pad":"' + b"x" * 70_000 + b'"}'
 CONNECTIONS = 10
 
 
-async def _asgi(scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+async def _asgi(
+    scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]
+) -> None:
     more = True
     while more:
         message = await receive()
@@ -44,7 +46,9 @@ async def _asgi(scope: dict[str, Any], receive: Callable[..., Any], send: Callab
 
 
 @pytest.fixture(scope="module")
-def tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ssl.SSLContext, ssl.SSLContext]]:
+def tls(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[ssl.SSLContext, ssl.SSLContext]]:
     """(server context as `winpod serve` builds it, client context trusting it)."""
     directory: Path = tmp_path_factory.mktemp("protocol-tls")
     ca = make_ca()

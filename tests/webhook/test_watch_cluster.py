@@ -77,32 +77,52 @@ def test_a_deployment_reaching_windows_through_a_runtime_class_is_denied_by_vali
     """The RuntimeClass admission plugin merges scheduling into Pods, not Deployments: only the
     cache of RuntimeClasses tells that this template lands on Windows."""
     apiserver.put("namespaces", namespace("apps"))
-    apiserver.put("runtimeclasses", {
-        "apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
-        "metadata": {"name": "windows-2022"}, "handler": "runhcs-wcow-process",
-        "scheduling": {"nodeSelector": {"kubernetes.io/os": "windows"}},
-    })
+    apiserver.put(
+        "runtimeclasses",
+        {
+            "apiVersion": "node.k8s.io/v1",
+            "kind": "RuntimeClass",
+            "metadata": {"name": "windows-2022"},
+            "handler": "runhcs-wcow-process",
+            "scheduling": {"nodeSelector": {"kubernetes.io/os": "windows"}},
+        },
+    )
     server = webhook_server(
         None,
         extra_args=["--watch-cluster"],
-        env={"KUBECONFIG": str(apiserver.write_kubeconfig(tmp_path / "kubeconfig")),
-             "KUBERNETES_SERVICE_HOST": ""},
+        env={
+            "KUBECONFIG": str(apiserver.write_kubeconfig(tmp_path / "kubeconfig")),
+            "KUBERNETES_SERVICE_HOST": "",
+        },
     )
     client = server.client()
     deployment = {
-        "apiVersion": "apps/v1", "kind": "Deployment",
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
         "metadata": {"name": "renderer", "namespace": "apps"},
-        "spec": {"selector": {"matchLabels": {"app": "r"}}, "template": {
-            "metadata": {"labels": {"app": "r"}},
-            "spec": {"runtimeClassName": "windows-2022", "containers": [{
-                "name": "r", "image": "registry.example.com/renderer:2",
-                "resources": {"limits": {"memory": "1Gi"}},
-                "securityContext": {"privileged": True}}]}}},
+        "spec": {
+            "selector": {"matchLabels": {"app": "r"}},
+            "template": {
+                "metadata": {"labels": {"app": "r"}},
+                "spec": {
+                    "runtimeClassName": "windows-2022",
+                    "containers": [
+                        {
+                            "name": "r",
+                            "image": "registry.example.com/renderer:2",
+                            "resources": {"limits": {"memory": "1Gi"}},
+                            "securityContext": {"privileged": True},
+                        }
+                    ],
+                },
+            },
+        },
     }
     response = client.review(review(deployment, namespace="apps")).json()["response"]
     assert response["allowed"] is False
-    assert "spec.template.spec.containers[0].securityContext.privileged" in (
-        response["status"]["message"]
+    assert (
+        "spec.template.spec.containers[0].securityContext.privileged"
+        in (response["status"]["message"])
     )
     metrics = client.get("/metrics").body.decode()
     assert "winpod_cluster_cache_ready" in metrics
