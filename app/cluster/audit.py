@@ -27,6 +27,8 @@ from ..clusterview import ClusterView
 from ..config import Action
 from ..engine.evaluate import Engine
 from ..engine.findings import Evaluation
+from ..engine.judge import context_of, judge
+from ..engine.subject import subject_of
 from .client import ClusterError, describe_error, list_pages
 from .policyreport import ObjectRef, error_result, evaluation_results, timestamp
 
@@ -160,36 +162,10 @@ Evaluate = Callable[[Mapping[str, Any], str], Evaluation]
 def engine_evaluator(engine: Engine, view: ClusterView, *, mutate: bool = False) -> Evaluate:
     """Evaluate as the webhook would in this cluster: its RuntimeClasses, the namespace's
     policy, its version; with `mutate`, the verdict on the object after winpod's mutation."""
-    runtime_classes = view.runtime_classes()
-    version = view.version()
-    mutate_object: Callable[..., Any] | None = None
-    if mutate:
-        try:
-            from ..engine.mutate import mutate_object as found
-        except ImportError as exc:
-            raise ClusterError(f"--mutate: the mutation engine is not available ({exc})") from exc
-        mutate_object = found
 
     def evaluate(obj: Mapping[str, Any], namespace: str) -> Evaluation:
-        policy = view.namespace_policy(namespace)
-        if mutate_object is not None:
-            result = mutate_object(
-                engine,
-                dict(obj),
-                namespace=namespace,
-                runtime_classes=runtime_classes,
-                namespace_policy=policy,
-                version=version,
-            )
-            evaluation: Evaluation = result.evaluation
-            return evaluation
-        return engine.evaluate(
-            obj,
-            version=version,
-            runtime_classes=runtime_classes,
-            namespace=namespace,
-            namespace_policy=policy,
-        )
+        subject = subject_of(dict(obj), namespace=namespace)
+        return judge(engine, subject, context_of(view, namespace), mutate=mutate).evaluation
 
     return evaluate
 

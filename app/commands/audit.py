@@ -8,6 +8,8 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, TextIO
 
+from ..reports.records import finding_records, finding_text
+
 if TYPE_CHECKING:
     from ..cluster.audit import Audited, AuditSummary, ResultSpool
     from ..engine.evaluate import Engine
@@ -184,8 +186,8 @@ def _text_item(item: Audited, out: TextIO) -> None:
         return
     os_summary = item.evaluation.os.summary() if item.evaluation.os else "unknown"
     out.write(f"{_verdict(item)} {_where(item)} (OS: {os_summary})\n")
-    for finding in item.evaluation.findings:
-        out.write(f"  {finding.action.value}: {finding.line()}\n")
+    for record in finding_records(item.evaluation):
+        out.write(f"  {record.action}: {finding_text(record)}\n")
 
 
 def _text_summary(summary: AuditSummary, out: TextIO) -> None:
@@ -206,26 +208,11 @@ def _text_summary(summary: AuditSummary, out: TextIO) -> None:
     out.flush()
 
 
-def _finding_dicts(item: Audited) -> list[dict[str, Any]]:
-    assert item.evaluation is not None
-    return [
-        {
-            "rule": f.rule,
-            "action": f.action.value,
-            "path": f.path,
-            "message": f.message,
-            "fix": f.fix,
-            "exempted": f.exempted,
-            "exemptionReason": f.exemption_reason,
-        }
-        for f in item.evaluation.findings
-    ]
-
-
 def _json(audited: Iterator[Audited], summary: AuditSummary, out: TextIO) -> None:
     import orjson
 
-    # Streamed: objects are written as they are evaluated, the summary last.
+    # Streamed: objects are written as they are evaluated, the summary last. Findings have
+    # the fields of `winpod check --format json`'s (winpod.reports.model.FindingRecord).
     out.write('{"objects": [')
     first = True
     for item in audited:
@@ -241,62 +228,61 @@ def _json(audited: Iterator[Audited], summary: AuditSummary, out: TextIO) -> Non
             doc["error"] = item.error
         else:
             doc["os"] = item.evaluation.os.summary() if item.evaluation.os else "unknown"
-            doc["findings"] = _finding_dicts(item)
+            doc["findings"] = [r.model_dump() for r in finding_records(item.evaluation)]
         out.write(("\n  " if first else ",\n  ") + orjson.dumps(doc).decode())
         first = False
     out.write('\n], "summary": ' + orjson.dumps(summary.as_dict()).decode() + "}\n")
 
 
-_SARIF_LEVEL = {"deny": "error", "warn": "warning", "audit": "note"}
+UNREADABLE_RULE = "winpod-unreadable"
 
 
 def _sarif(audited: Iterator[Audited], engine: Engine, out: TextIO) -> None:
-    import orjson
+    """Through the one SARIF mapping (winpod.reports.as_sarif): the same levels, the same
+    exemption rule (a suppression, never a dropped result) as `winpod check`."""
+    from .. import __version__
+    from ..engine.rules import select_version
+    from ..reports.as_sarif import SarifStream
+    from ..reports.model import FindingRecord, RuleRecord
 
-    rules = [{"id": rule_id} for rule_id in sorted(engine.catalog.rules)]
-    head = {
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [{"tool": {"driver": {"name": "winpod", "rules": rules}}, "results": []}],
-    }
-    text = orjson.dumps(head).decode()
-    prefix, suffix = text.rsplit('"results":[]', 1)
-    out.write(prefix + '"results":[')
-    first = True
-    for item in audited:
-        where = f"{item.ref.namespace}/{item.ref.kind}/{item.ref.name}".lstrip("/")
-        results: list[dict[str, Any]] = []
-        if item.evaluation is None:
-            results.append(
-                {
-                    "ruleId": "winpod-unreadable",
-                    "level": "error",
-                    "message": {"text": item.error or "cannot be evaluated"},
-                    "locations": [{"logicalLocations": [{"fullyQualifiedName": where}]}],
-                }
+    version = engine.default_version
+    rules = []
+    for spec in engine.catalog.rules.values():
+        entry = select_version(spec, version)
+        rules.append(
+            RuleRecord(
+                id=spec.id,
+                title=spec.title,
+                os=spec.os,
+                action=entry.action if entry else "off",
+                source=spec.source,
+                notes=spec.notes,
             )
-        else:
-            for f in item.evaluation.findings:
-                if f.exempted:
-                    continue
-                results.append(
-                    {
-                        "ruleId": f.rule,
-                        "level": _SARIF_LEVEL[f.action.value],
-                        "message": {"text": f.line()},
-                        "locations": [
-                            {
-                                "logicalLocations": [
-                                    {"fullyQualifiedName": f"{where}:{f.path}", "kind": "object"}
-                                ]
-                            }
-                        ],
-                    }
+        )
+    stream = SarifStream(out, rules, __version__, str(version))
+    denied = False
+    for item in audited:
+        if item.evaluation is None:
+            stream.result(
+                FindingRecord(
+                    rule=UNREADABLE_RULE,
+                    action="deny",
+                    kind=item.ref.kind,
+                    namespace=item.ref.namespace or None,
+                    name=item.ref.name,
+                    path="(object)",
+                    message=item.error or "cannot be evaluated",
+                    fix="fix the object's structure",
+                    file=None,
+                    line=None,
+                    blocks=True,
                 )
-        for result in results:
-            out.write(("" if first else ",") + "\n" + orjson.dumps(result).decode())
-            first = False
-    out.write("\n]" + suffix + "\n")
+            )
+            continue
+        denied = denied or item.evaluation.denied
+        for record in finding_records(item.evaluation):
+            stream.result(record)
+    stream.finish(EXIT_DENIED if denied else EXIT_OK)
 
 
 def _policy_reports(spool: ResultSpool, out: TextIO) -> None:

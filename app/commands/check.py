@@ -11,12 +11,13 @@ import argparse
 import sys
 from collections import Counter
 from collections.abc import Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..clusterview import ClusterView
     from ..engine.evaluate import Engine
-    from ..engine.findings import Evaluation
+    from ..engine.findings import Evaluation, Finding
     from ..engine.kubeversion import KubeVersion
     from ..engine.osinfer import OSDecision, RuntimeClassInfo
     from ..manifests import Inputs, Manifest
@@ -149,16 +150,10 @@ def _run(args: argparse.Namespace) -> int:
             config = config.model_copy(update={"kubernetesVersion": str(cluster_version)})
             engine = Engine(catalog=engine.catalog, config=config)
 
-    mutate = None
-    if args.mutate:
-        from ..engine.mutate import mutate_object
-
-        mutate = mutate_object
-
     inputs = read_inputs(args.paths)
     runtime_classes = _runtime_classes(engine, inputs, view)
     report = build_report(
-        engine, inputs, engine.default_version, runtime_classes, view, mutate, args.fail_on
+        engine, inputs, engine.default_version, runtime_classes, view, args.mutate, args.fail_on
     )
     # Input errors always go to stderr; a text report on stdout need not repeat them.
     output = render(report, args.format, verbose=args.verbose, errors=bool(args.output))
@@ -215,12 +210,11 @@ def build_report(
     version: KubeVersion,
     runtime_classes: Mapping[str, RuntimeClassInfo],
     view: ClusterView | None,
-    mutate: Any,
+    mutate: bool,
     fail_on: str,
 ) -> Report:
     from .. import __version__
     from ..engine.rules import select_version
-    from ..manifests import line_of
     from ..reports.model import (
         ErrorRecord,
         FindingRecord,
@@ -229,6 +223,7 @@ def build_report(
         RuleRecord,
         Summary,
     )
+    from ..reports.records import finding_records
 
     objects: list[ObjectRecord] = []
     findings: list[FindingRecord] = []
@@ -245,7 +240,7 @@ def build_report(
                 skippedReason=skipped.reason,
             )
         )
-    failing = {"deny"} if fail_on == "deny" else {"deny", "warn"}
+    failing = frozenset({"deny"} if fail_on == "deny" else {"deny", "warn"})
     for manifest in inputs.manifests:
         evaluation = _evaluate(engine, manifest, version, runtime_classes, view, mutate, errors)
         if evaluation is None:
@@ -263,27 +258,13 @@ def build_report(
                 )
             )
             continue
-        records: list[FindingRecord] = []
-        for finding in evaluation.findings:
-            action = str(finding.action)
-            records.append(
-                FindingRecord(
-                    rule=finding.rule,
-                    action=action,
-                    kind=evaluation.kind,
-                    namespace=evaluation.namespace,
-                    name=evaluation.name,
-                    path=finding.path,
-                    message=finding.message,
-                    fix=finding.fix,
-                    file=manifest.file,
-                    line=line_of(manifest, finding.path),
-                    exempted=finding.exempted,
-                    exemptionReason=finding.exemption_reason,
-                    blocks=action in failing and not finding.exempted,
-                )
-            )
-        records.sort(key=lambda r: r.line)  # reading order; the sort is stable within a line
+        records = finding_records(
+            evaluation,
+            failing=failing,
+            file=manifest.file,
+            line_of=partial(_line_of_finding, manifest),
+        )
+        records.sort(key=lambda r: r.line or 0)  # reading order; stable within a line
         indexes = list(range(len(findings), len(findings) + len(records)))
         findings.extend(records)
         decision = evaluation.os
@@ -356,6 +337,12 @@ def build_report(
     )
 
 
+def _line_of_finding(manifest: Manifest, finding: Finding) -> int:
+    from ..manifests import line_of
+
+    return line_of(manifest, finding.path)
+
+
 def _evidence(decision: OSDecision | None) -> str:
     if decision is None:
         return "no OS evidence"
@@ -384,36 +371,21 @@ def _evaluate(
     version: KubeVersion,
     runtime_classes: Mapping[str, RuntimeClassInfo],
     view: ClusterView | None,
-    mutate: Any,
+    mutate: bool,
     errors: list[Any],
 ) -> Evaluation | None:
+    from ..engine.judge import context_of, judge
+    from ..engine.subject import subject_of
     from ..engine.visit import ShapeError
     from ..reports.model import ErrorRecord
 
     obj = manifest.obj
-    namespace_policy = None
-    if view is not None:
-        metadata = obj.get("metadata")
-        namespace = metadata.get("namespace") if isinstance(metadata, dict) else None
-        if isinstance(namespace, str):
-            namespace_policy = view.namespace_policy(namespace)
     try:
-        if mutate is not None:
-            result = mutate(
-                engine,
-                obj,
-                runtime_classes=runtime_classes,
-                namespace_policy=namespace_policy,
-                version=version,
-            )
-            evaluation: Evaluation = result.evaluation
-            return evaluation
-        return engine.evaluate(
-            obj,
-            version=version,
-            runtime_classes=runtime_classes,
-            namespace_policy=namespace_policy,
+        subject = subject_of(obj)
+        context = context_of(
+            view, subject.namespace, version=version, runtime_classes=runtime_classes
         )
+        return judge(engine, subject, context, mutate=mutate).evaluation
     except ShapeError as exc:
         errors.append(
             ErrorRecord(file=manifest.file, line=manifest.line, message=f"{_ref(obj)}: {exc}")

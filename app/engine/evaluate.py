@@ -13,12 +13,14 @@ from .checks import FUNCTIONS, PRECONDITIONS, CheckFunction, RuleInput
 from .fieldtrie import TrieNode, Walker, compile_walker
 from .findings import Evaluation, Finding
 from .images import ImageClassifier
+from .judge import Context
 from .kubeversion import LATEST, KubeVersion, parse_version
 from .osinfer import OSDecision, OSInferrer, RuntimeClassInfo, runtime_class_index
 from .podfacts import PodFacts, pod_facts
 from .rules import Catalog, CompiledRule, FieldTest, Predicate, load_catalog
 from .settings import ACTION_RANK, Action, EngineSettings, NamespacePolicy
-from .visit import CHECKED_KINDS, ShapeError, pod_template_of
+from .subject import Subject, subject_of
+from .visit import CHECKED_KINDS, ShapeError
 
 _NO_POLICY = NamespacePolicy()
 # Reports fields the target release does not know or drops (its findings replace the rules').
@@ -192,27 +194,26 @@ class Engine:
         namespace: str | None = None,
         namespace_policy: NamespacePolicy | None = None,
     ) -> Evaluation:
-        """Evaluate one object. `namespace` overrides metadata.namespace (admission requests
-        carry it separately); `namespace_policy` overrides the config's entry for it."""
-        raw_kind = obj.get("kind")
-        kind = raw_kind if isinstance(raw_kind, str) else "(no kind)"
-        raw_metadata = obj.get("metadata")
-        metadata: dict[str, Any] = raw_metadata if isinstance(raw_metadata, dict) else {}
-        raw_name = metadata.get("name")
-        name = raw_name if isinstance(raw_name, str) else None
-        generate_name = metadata.get("generateName")
-        if not name and isinstance(generate_name, str):
-            name = generate_name + "*"
-        raw_namespace = metadata.get("namespace")
-        if namespace is None and isinstance(raw_namespace, str):
-            namespace = raw_namespace
-        result = Evaluation(str(kind), namespace, name, checked=False)
-        template = pod_template_of(obj)
+        """Evaluate one object (a convenience over `evaluate_subject`). `namespace` overrides
+        metadata.namespace; `namespace_policy` overrides the config's entry for it. Raises
+        ShapeError for a field of the wrong type."""
+        return self.evaluate_subject(
+            subject_of(obj, namespace=namespace),
+            Context(version, runtime_classes, namespace_policy),
+        )
+
+    def evaluate_subject(self, subject: Subject, context: Context) -> Evaluation:
+        result = Evaluation(subject.kind, subject.namespace, subject.name, checked=False)
+        template = subject.template
         if template is None:
             result.skipped_reason = (
-                f"kind {kind} is not checked (checked: {', '.join(sorted(CHECKED_KINDS))})"
+                f"kind {subject.kind} is not checked (checked: {', '.join(sorted(CHECKED_KINDS))})"
             )
             return result
+        version = context.version
+        runtime_classes = context.runtime_classes
+        namespace_policy = context.namespace_policy
+        namespace = subject.namespace
         result.checked = True
         facts = pod_facts(template.pod)
         policy = (

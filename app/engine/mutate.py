@@ -32,6 +32,7 @@ from .checks import RuleInput, linux_only_pod_reaches_windows
 from .evaluate import Engine
 from .findings import Evaluation
 from .images import windows_build_of
+from .judge import Context
 from .kubeversion import KubeVersion
 from .osinfer import (
     WINDOWS_BUILD_LABEL,
@@ -42,7 +43,8 @@ from .osinfer import (
 from .paths import parse_path
 from .podfacts import PodFacts, pod_facts
 from .settings import NamespacePolicy, Taint
-from .visit import pod_template_of
+from .subject import Subject, subject_of
+from .visit import PodTemplate, pod_template_of
 
 OS_LABEL = "kubernetes.io/os"
 # spec.os went GA in 1.25; before that the field is dropped (or rejected) by the apiserver.
@@ -85,11 +87,9 @@ def mutate_pod(
     namespace_policy: NamespacePolicy | None = None,
     version: KubeVersion | None = None,
 ) -> MutationResult:
-    """Mutate a Pod (as the /mutate webhook receives it). `version` is the target Kubernetes
-    version (None: the engine's default), as for Engine.evaluate."""
-    return _mutate(
-        engine, pod, pod, (), namespace, runtime_classes, namespace_policy, version, as_pod=True
-    )
+    """Mutate a Pod (as the /mutate webhook receives it; its kind is Pod whatever it says)."""
+    subject = subject_of(pod, kind="Pod", namespace=namespace)
+    return mutate_subject(engine, subject, Context(version, runtime_classes, namespace_policy))
 
 
 def mutate_object(
@@ -103,13 +103,8 @@ def mutate_object(
 ) -> MutationResult:
     """Mutate a Pod, or a workload's pod template (for previews). Kinds that hold no pod get an
     empty patch. May raise ShapeError, like Engine.evaluate."""
-    template = pod_template_of(obj)
-    if template is None:
-        return _mutate(engine, obj, {}, (), namespace, runtime_classes, namespace_policy, version)
-    prefix = tuple(template.prefix.rstrip(".").split(".")) if template.prefix else ()
-    return _mutate(
-        engine, obj, template.pod, prefix, namespace, runtime_classes, namespace_policy, version
-    )
+    subject = subject_of(obj, namespace=namespace)
+    return mutate_subject(engine, subject, Context(version, runtime_classes, namespace_policy))
 
 
 def json_pointer(tokens: Iterable[str]) -> str:
@@ -117,40 +112,36 @@ def json_pointer(tokens: Iterable[str]) -> str:
     return "".join("/" + t.replace("~", "~0").replace("/", "~1") for t in tokens)
 
 
-def _mutate(
-    engine: Engine,
-    obj: dict[str, Any],
-    pod: dict[str, Any],
-    prefix: Tokens,
-    namespace: str | None,
-    runtime_classes: Mapping[str, RuntimeClassInfo] | None,
-    namespace_policy: NamespacePolicy | None,
-    version: KubeVersion | None,
-    *,
-    as_pod: bool = False,
-) -> MutationResult:
+def mutate_subject(engine: Engine, subject: Subject, context: Context) -> MutationResult:
+    """The patch for a Subject (pod-template paths for workloads), and the engine's verdict on
+    the object as patched."""
+    obj = subject.obj
+    template = subject.template
+    pod = template.pod if template is not None else {}
+    prefix: Tokens = (
+        tuple(template.prefix.rstrip(".").split(".")) if template and template.prefix else ()
+    )
+    version = context.version
+    runtime_classes = context.runtime_classes
+
     def evaluate(target: dict[str, Any]) -> Evaluation:
-        # A pod is evaluated as one even when a caller stripped its kind.
-        if as_pod and "kind" not in target:
-            target = {**target, "kind": "Pod"}
-        return engine.evaluate(
+        # The patched object is the subject's with the same kind and namespace: only the pod
+        # changed, and its shape was checked when the subject was built.
+        changed = Subject(
             target,
-            version=version,
-            runtime_classes=runtime_classes,
-            namespace=namespace,
-            namespace_policy=namespace_policy,
+            subject.kind,
+            subject.name,
+            subject.namespace,
+            _template_of(target, subject.kind),
         )
+        return engine.evaluate_subject(changed, context)
 
     def apply(ops: list[_Op]) -> dict[str, Any]:
         return _applied(obj, [(prefix + op.tokens, op.value, op.remove) for op in ops])
 
-    policy = namespace_policy
+    policy = context.namespace_policy
     if policy is None:
-        metadata = obj.get("metadata")
-        ns = namespace
-        if ns is None and isinstance(metadata, dict) and isinstance(metadata.get("namespace"), str):
-            ns = metadata["namespace"]
-        policy = engine.namespace_policy(ns)
+        policy = engine.namespace_policy(subject.namespace)
     runtime = runtime_classes if runtime_classes is not None else engine.runtime_classes
     ops: list[_Op] = []
     warnings: list[str] = []
@@ -475,3 +466,8 @@ def _json_copy(value: Any) -> Any:
 
 def _short(text: str) -> str:
     return text if len(text) <= _MAX_WARNING else text[: _MAX_WARNING - 3] + "..."
+
+
+def _template_of(obj: dict[str, Any], kind: str) -> PodTemplate | None:
+    """The pod template of a patched copy, at the same place as the original's."""
+    return pod_template_of(obj, kind)

@@ -56,9 +56,11 @@ class ShapeError(ValueError):
     """The object's structure is not what its kind requires; the message names the path."""
 
 
-def pod_template_of(obj: Mapping[str, Any]) -> PodTemplate | None:
-    """The pod inside a checked object, or None for kinds winpod does not check."""
-    kind = obj.get("kind")
+def pod_template_of(obj: Mapping[str, Any], kind: Any = None) -> PodTemplate | None:
+    """The pod inside a checked object (judged as `kind` when given, else its own), or None
+    for kinds winpod does not check."""
+    if kind is None:
+        kind = obj.get("kind")
     if not isinstance(kind, str) or kind not in _TEMPLATE_KEYS:
         return None
     node: Any = obj
@@ -69,7 +71,7 @@ def pod_template_of(obj: Mapping[str, Any]) -> PodTemplate | None:
             # A workload without a template has no pod to check (the apiserver rejects it anyway).
             return PodTemplate(prefix + key + ".", {})
         if not isinstance(child, dict):
-            raise ShapeError(f"{prefix}{key}: expected an object, got {_type_name(child)}")
+            raise ShapeError(f"{prefix}{key}: expected an object, got {type_name(child)}")
         node = child
         prefix = f"{prefix}{key}."
     return PodTemplate(prefix, node)
@@ -85,22 +87,26 @@ def containers_of(pod: dict[str, Any]) -> list[ContainerRef]:
         if items is None:
             continue
         if not isinstance(items, list):
-            raise ShapeError(f"spec.{kind}: expected a list, got {_type_name(items)}")
+            raise ShapeError(f"spec.{kind}: expected a list, got {type_name(items)}")
         for index, container in enumerate(items):
             if not isinstance(container, dict):
                 raise ShapeError(
-                    f"spec.{kind}[{index}]: expected an object, got {_type_name(container)}"
+                    f"spec.{kind}[{index}]: expected an object, got {type_name(container)}"
                 )
             found.append(ContainerRef(f"spec.{kind}[{index}]", kind, index, container))
     return found
 
 
-def _type_name(value: Any) -> str:
+def type_name(value: Any) -> str:
+    """How a message names a JSON value's type: 'a string', 'an integer', 'an object'..."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
     return {
         str: "a string",
-        int: "a number",
         float: "a number",
-        bool: "a boolean",
         list: "a list",
         dict: "an object",
+        type(None): "null",
     }.get(type(value), type(value).__name__)

@@ -26,8 +26,8 @@ class FindingRecord(_Record):
     path: str
     message: str
     fix: str
-    file: str
-    line: int
+    file: str | None  # None for an object read from a cluster (winpod audit)
+    line: int | None
     exempted: bool = False
     exemptionReason: str | None = None
     blocks: bool = Field(description="fails the check under the chosen --fail-on")

@@ -16,15 +16,15 @@ from typing import Any
 import orjson
 
 from ..clusterview import ClusterView
-from ..config import Action, NamespacePolicy
+from ..config import Action
 from ..engine.evaluate import Engine
 from ..engine.findings import Evaluation
-from ..engine.mutate import mutate_pod
-from ..engine.visit import CHECKED_KINDS, ShapeError, pod_template_of
+from ..engine.judge import Context, context_of, judge
+from ..engine.subject import Subject, subject_of
+from ..engine.visit import CHECKED_KINDS, ShapeError
 from .logs import JsonLog
 from .metrics import Metrics
 from .review import AdmissionRequest, AdmissionReviewRequest
-from .shape import check_shape
 from .verdict import Verdict, failure, short_warning, verdict_of
 
 
@@ -50,10 +50,14 @@ class Reviewer:
         decision, verdict, ref = "skip", Verdict(allowed=True), None
         if _is_judged(request):
             try:
-                evaluation = self._evaluate(request)
-                ref = evaluation.object_ref
+                # The object model is built once per review and handed down.
+                subject = subject_of(
+                    request.object, kind=request.kind.kind, namespace=request.namespace or None
+                )
+                ref = subject.ref
+                evaluation = judge(self.engine, subject, self._context(subject)).evaluation
                 if evaluation.checked:
-                    verdict = verdict_of(_ratchet(request, evaluation))
+                    verdict = verdict_of(_ratchet(request, subject, evaluation))
                     decision = _decision(verdict)
             except Exception as exc:
                 decision, verdict = self._fail_closed(request, exc)
@@ -64,19 +68,14 @@ class Reviewer:
         decision, verdict, ref, patch = "skip", Verdict(allowed=True), None, None
         if request.operation == "CREATE" and not request.subResource and request.kind.kind == "Pod":
             try:
-                pod = _as_kind(request.object, "Pod")
-                check_shape(pod)
-                result = mutate_pod(
-                    self.engine,
-                    pod,
-                    namespace=request.namespace or None,
-                    runtime_classes=self.view.runtime_classes(),
-                    namespace_policy=self._namespace_policy(request),
-                    version=self.view.version(),
+                subject = subject_of(
+                    request.object, kind="Pod", namespace=request.namespace or None
                 )
-                evaluation: Evaluation = result.evaluation
-                ref = evaluation.object_ref
-                verdict = verdict_of(evaluation)
+                ref = subject.ref
+                judgement = judge(self.engine, subject, self._context(subject), mutate=True)
+                result = judgement.mutation
+                assert result is not None  # a Pod is always a checked kind
+                verdict = verdict_of(judgement.evaluation)
                 verdict.warnings[:0] = [short_warning(w) for w in result.warnings]
                 if verdict.allowed and result.patch:
                     patch = base64.b64encode(orjson.dumps(result.patch)).decode()
@@ -87,21 +86,10 @@ class Reviewer:
 
     # --- parts -----------------------------------------------------------------------------
 
-    def _namespace_policy(self, request: AdmissionRequest) -> NamespacePolicy | None:
-        # The cluster view (namespace labels) wins; None falls back to the config's entry,
-        # which the engine looks up itself.
-        return self.view.namespace_policy(request.namespace) if request.namespace else None
-
-    def _evaluate(self, request: AdmissionRequest) -> Evaluation:
-        obj = _as_kind(request.object, request.kind.kind)
-        check_shape(obj)
-        return self.engine.evaluate(
-            obj,
-            version=self.view.version(),
-            runtime_classes=self.view.runtime_classes(),
-            namespace=request.namespace or None,
-            namespace_policy=self._namespace_policy(request),
-        )
+    def _context(self, subject: Subject) -> Context:
+        # The cluster view (namespace labels, RuntimeClasses, version) wins; what it leaves
+        # open falls back to the config, which the engine reads itself.
+        return context_of(self.view, subject.namespace)
 
     def _fail_closed(self, request: AdmissionRequest, exc: Exception) -> tuple[str, Verdict]:
         ref = _request_ref(request)
@@ -172,24 +160,14 @@ def _is_judged(request: AdmissionRequest) -> bool:
     return request.kind.kind in CHECKED_KINDS
 
 
-def _as_kind(obj: Any, kind: str) -> dict[str, Any]:
-    """The object as the engine should see it: the request's kind is authoritative (an object
-    with a missing or different `kind` must not dodge the rules)."""
-    if not isinstance(obj, dict):
-        raise ShapeError(f"object: expected an object, got {type(obj).__name__}")
-    if kind in CHECKED_KINDS and obj.get("kind") != kind:
-        return {**obj, "kind": kind}
-    return obj
-
-
-def _ratchet(request: AdmissionRequest, evaluation: Evaluation) -> Evaluation:
+def _ratchet(request: AdmissionRequest, subject: Subject, evaluation: Evaluation) -> Evaluation:
     """An UPDATE that leaves the pod spec as it was cannot make anything worse: enforce what
     it is denied for as warnings. Otherwise a pod admitted before a rule existed could never
     again have its labels changed or its finalizers removed (PodSecurity admission does the
     same for pod updates that leave the spec alone)."""
     if request.operation != "UPDATE" or not evaluation.denied:
         return evaluation
-    if not isinstance(request.oldObject, dict) or not _same_pod_spec(request):
+    if not isinstance(request.oldObject, dict) or not _same_pod_spec(request, subject):
         return evaluation
     findings = [
         replace(
@@ -202,19 +180,18 @@ def _ratchet(request: AdmissionRequest, evaluation: Evaluation) -> Evaluation:
     return replace(evaluation, findings=findings)
 
 
-def _same_pod_spec(request: AdmissionRequest) -> bool:
-    kind = request.kind.kind
+def _same_pod_spec(request: AdmissionRequest, subject: Subject) -> bool:
     try:
-        new = pod_template_of(_as_kind(request.object, kind))
-        old = pod_template_of(_as_kind(request.oldObject, kind))
+        old = subject_of(request.oldObject, kind=subject.kind)
     except ShapeError:
         return False
-    if new is None or old is None:
+    new_pod, old_pod = subject.pod, old.pod
+    if new_pod is None or old_pod is None:
         return False
     # Annotations count too: rules read some (Hyper-V isolation, exemptions, seccomp).
     return bool(
-        new.pod.get("spec") == old.pod.get("spec")
-        and _annotations(new.pod) == _annotations(old.pod)
+        new_pod.get("spec") == old_pod.get("spec")
+        and _annotations(new_pod) == _annotations(old_pod)
     )
 
 

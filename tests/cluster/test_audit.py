@@ -261,7 +261,7 @@ def test_sarif_output_names_each_finding_by_rule_and_object(
     assert {r["level"] for r in results if r["ruleId"] == "windows-privileged"} == {"error"}
     names = [r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"] for r in results]
     assert (
-        "shop/Deployment/web:spec.template.spec.containers[0].securityContext.privileged" in names
+        "Deployment/shop/web:spec.template.spec.containers[0].securityContext.privileged" in names
     )
 
 

@@ -146,13 +146,24 @@ def test_a_structurally_broken_pod_raises_a_shape_error_naming_the_path() -> Non
 
 def test_odd_typed_fields_inside_a_container_do_not_crash_the_engine() -> None:
     pod = minimal_windows_pod()
-    pod["spec"]["containers"][0].update(
-        securityContext="x", resources=[1], volumeMounts={"a": 1}, image=7
-    )
+    pod["spec"]["containers"][0].update(image=7, workingDir=["x"], command="not a list")
     pod["spec"]["volumes"] = [None, "x", {"emptyDir": "y"}]
     pod["spec"]["nodeSelector"] = {"kubernetes.io/os": "windows", "x": None}
     result = Engine().evaluate(pod)
     assert result.checked
+
+
+def test_a_field_the_rules_read_with_the_wrong_type_is_a_shape_error_naming_it() -> None:
+    from winpod.engine.visit import ShapeError
+
+    pod = minimal_windows_pod()
+    pod["spec"]["containers"][0]["securityContext"] = "x"
+    with pytest.raises(
+        ShapeError,
+        match=r"^spec\.containers\[0\]\.securityContext: expected an"
+        r" object, got a string$",
+    ):
+        Engine().evaluate(pod)
 
 
 def test_finding_lines_name_path_reason_fix_and_rule() -> None:

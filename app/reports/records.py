@@ -1,0 +1,49 @@
+"""Engine findings as report records: the one mapping `winpod check` and `winpod audit` share
+(field names, how an exemption shows, what blocks)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..engine.findings import Evaluation, Finding
+from .model import FindingRecord
+
+
+def finding_text(record: FindingRecord) -> str:
+    """The one-line form users see: path, reason, fix, rule (exempted ones say so first)."""
+    text = f"{record.path}: {record.message}; {record.fix} (rule {record.rule})"
+    if record.exempted:
+        text = f"exempted ({record.exemptionReason}): {text}"
+    return text
+
+
+def finding_records(
+    evaluation: Evaluation,
+    *,
+    failing: frozenset[str] = frozenset({"deny"}),
+    file: str | None = None,
+    line_of: Callable[[Finding], int] | None = None,
+) -> list[FindingRecord]:
+    """One record per finding. `failing`: the actions that make the run fail (--fail-on);
+    an exempted finding never blocks, and is still reported."""
+    records: list[FindingRecord] = []
+    for finding in evaluation.findings:
+        action = finding.action.value
+        records.append(
+            FindingRecord(
+                rule=finding.rule,
+                action=action,
+                kind=evaluation.kind,
+                namespace=evaluation.namespace,
+                name=evaluation.name,
+                path=finding.path,
+                message=finding.message,
+                fix=finding.fix,
+                file=file,
+                line=line_of(finding) if line_of is not None else None,
+                exempted=finding.exempted,
+                exemptionReason=finding.exemption_reason,
+                blocks=action in failing and not finding.exempted,
+            )
+        )
+    return records
