@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import re
+import runpy
 import shutil
 import subprocess
 from collections.abc import Iterable
@@ -19,6 +20,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
 CHART = DEPLOY / "helm" / "winpod"
+GENERATE = DEPLOY / "generate.py"
 NAMESPACE = "winpod"
 SERVICE = "winpod"
 
@@ -53,16 +55,24 @@ def kubectl_kustomize(directory: Path) -> list[Doc]:
     return load_docs(result.stdout)
 
 
-def helm_render(values: dict[str, Any], release: str = "winpod") -> list[Doc]:
+def helm_render(
+    values: dict[str, Any], release: str = "winpod", chart_dir: Path = CHART
+) -> list[Doc]:
     import helm_python
 
-    with helm_python.Chart.load(str(CHART)) as chart:
+    with helm_python.Chart.load(str(chart_dir)) as chart:
         manifests = chart.render(values, name=release, namespace=NAMESPACE)
     docs: list[Doc] = []
     for name in sorted(manifests):
         if name.endswith(".yaml"):  # NOTES.txt is shown to the user, never applied
             docs += load_docs(manifests[name])
     return docs
+
+
+def generator(script: Path = GENERATE) -> dict[str, Any]:
+    """deploy/generate.py's names, run from source (so no bytecode lands in deploy/). A copy of
+    deploy/ has its own script, which reads and writes that copy."""
+    return runpy.run_path(str(script))
 
 
 def make_self_managed_certs(deploy_copy: Path) -> Path:
@@ -113,18 +123,43 @@ def webhook_pod_spec(docs: Iterable[Doc]) -> Doc:
     return spec
 
 
-def config_of(docs: Iterable[Doc]) -> Doc:
-    """The winpod config file the webhook Deployment mounts, parsed."""
+def config_text_of(docs: Iterable[Doc]) -> str:
+    """The winpod config file the webhook Deployment mounts."""
     docs = list(docs)
     volumes = {v["name"]: v for v in webhook_pod_spec(docs)["volumes"]}
     config_map = one(docs, "ConfigMap", volumes["config"]["configMap"]["name"])
-    parsed: Doc = yaml.safe_load(config_map["data"]["config.yaml"]) or {}
+    text: str = config_map["data"]["config.yaml"]
+    return text
+
+
+def config_of(docs: Iterable[Doc]) -> Doc:
+    """The winpod config file the webhook Deployment mounts, parsed."""
+    parsed: Doc = yaml.safe_load(config_text_of(docs)) or {}
     return parsed
 
 
 def decode_ca_bundle(value: str) -> bytes:
     # kustomize wraps long base64 at 76 columns; the apiserver's decoder ignores the newlines.
     return base64.b64decode("".join(value.split()))
+
+
+WEBHOOK_KINDS = ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration")
+
+
+def comparable_webhooks(docs: list[Doc], name: str = "winpod") -> dict[str, Any]:
+    """Both webhook configurations as an apiserver reads them: caBundle decoded (kustomize wraps
+    its base64), labels left out (Helm adds its own)."""
+    result: dict[str, Any] = {}
+    for kind in WEBHOOK_KINDS:
+        doc = one(docs, kind, name)
+        hooks = []
+        for hook in doc["webhooks"]:
+            hook = {**hook, "clientConfig": dict(hook["clientConfig"])}
+            bundle = hook["clientConfig"].pop("caBundle", None)
+            hook["caBundle"] = decode_ca_bundle(bundle) if bundle else None
+            hooks.append(hook)
+        result[kind] = {"annotations": doc["metadata"].get("annotations"), "webhooks": hooks}
+    return result
 
 
 def summary(docs: Iterable[Doc]) -> list[str]:

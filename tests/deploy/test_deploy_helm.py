@@ -12,7 +12,9 @@ import pytest
 from deploy_render import (
     CHART,
     NAMESPACE,
+    WEBHOOK_KINDS,
     Doc,
+    comparable_webhooks,
     config_of,
     decode_ca_bundle,
     find,
@@ -25,22 +27,6 @@ from deploy_render import (
 from winpod.certs import service_dns_names
 
 pytestmark = pytest.mark.usefixtures("helm_available")
-
-WEBHOOK_KINDS = ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration")
-
-
-def _comparable_webhooks(docs: list[Doc]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for kind in WEBHOOK_KINDS:
-        doc = one(docs, kind, "winpod")
-        hooks = []
-        for hook in doc["webhooks"]:
-            hook = {**hook, "clientConfig": dict(hook["clientConfig"])}
-            bundle = hook["clientConfig"].pop("caBundle", None)
-            hook["caBundle"] = decode_ca_bundle(bundle) if bundle else None
-            hooks.append(hook)
-        result[kind] = {"annotations": doc["metadata"].get("annotations"), "webhooks": hooks}
-    return result
 
 
 def _comparable_pod_spec(docs: list[Doc]) -> dict[str, Any]:
@@ -60,7 +46,7 @@ def test_helm_renders_the_same_kinds_and_names_as_kustomize(
 def test_helm_renders_the_same_webhooks_as_kustomize(
     kustomized: dict[str, list[Doc]], helmed: dict[str, list[Doc]], overlay: str
 ) -> None:
-    assert _comparable_webhooks(helmed[overlay]) == _comparable_webhooks(kustomized[overlay])
+    assert comparable_webhooks(helmed[overlay]) == comparable_webhooks(kustomized[overlay])
 
 
 def test_helm_renders_the_same_webhook_pods_as_kustomize(

@@ -6,22 +6,28 @@ rendered by kustomize and once by the Helm chart with the equivalent values.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import kubernetes_validate
 import pytest
+import yaml
 from deploy_render import (
+    DEPLOY,
     NAMESPACE,
     SERVICE,
+    WEBHOOK_KINDS,
     Doc,
     config_of,
+    config_text_of,
     find,
     kinds_and_names,
     one,
     webhook_pod_spec,
 )
 from winpod.certs import service_dns_names
-from winpod.config import Config
+from winpod.config import Config, load_config
 
-WEBHOOK_KINDS = ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration")
+WARN_ONLY_PATCH = DEPLOY / "components" / "warn-only" / "config-patch.yaml"
 SCHEMA_VERSIONS = ("1.27.0", "1.37.0")  # the chart's kubeVersion floor, and the newest known
 
 
@@ -237,10 +243,14 @@ def test_the_server_arguments_match_the_mounted_files(rendered: list[Doc]) -> No
     assert secret_name in issued + generated
 
 
-def test_the_rendered_config_loads_with_the_strict_config_model(
-    rendered: list[Doc], overlay: str
+def test_the_rendered_config_loads_with_the_strict_config_loader(
+    rendered: list[Doc], overlay: str, tmp_path: Path
 ) -> None:
-    config = Config.model_validate(config_of(rendered))
+    # Through the file, as the server reads it (YAML 1.1: Helm writes an unquoted off as false).
+    path = tmp_path / "config.yaml"
+    path.write_text(config_text_of(rendered))
+    config = load_config(path)
+    assert config == Config.model_validate(config_of(rendered))
     assert config.maxAction == ("warn" if overlay == "warn-only" else None)
 
 
@@ -283,14 +293,14 @@ def test_the_cert_manager_certificate_names_every_service_dns_name(
     )
 
 
-def test_warn_only_changes_nothing_in_the_config_but_max_action(
+def test_warn_only_changes_nothing_in_the_config_but_its_one_key_patch(
     kustomized: dict[str, list[Doc]],
     helmed: dict[str, list[Doc]],
 ) -> None:
+    patch = yaml.safe_load(WARN_ONLY_PATCH.read_text())
+    assert patch == {"maxAction": "warn"}
     for docs in (kustomized, helmed):
-        warn_only = config_of(docs["warn-only"])
-        assert warn_only.pop("maxAction") == "warn"
-        assert warn_only == config_of(docs["cert-manager"])
+        assert config_of(docs["warn-only"]) == {**config_of(docs["cert-manager"]), **patch}
 
 
 def test_kustomize_puts_the_webhook_configurations_last(kustomized: dict[str, list[Doc]]) -> None:

@@ -24,28 +24,14 @@ app.kubernetes.io/component: webhook
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
 
-{{/* The effective config file: values.config, capped at warn when warnOnly is set. */}}
+{{/* The effective config file: values.config, with the warn-only patch (_warn_only.tpl, the
+kustomize component's) merged over it when warnOnly is set. */}}
 {{- define "winpod.config" -}}
 {{- $cfg := deepCopy .Values.config -}}
 {{- if .Values.warnOnly -}}
-{{- $_ := set $cfg "maxAction" "warn" -}}
+{{- $cfg = mergeOverwrite $cfg (include "winpod.warnOnlyPatch" . | fromYaml) -}}
 {{- end -}}
 {{- toYaml $cfg -}}
-{{- end -}}
-
-{{/* Never kube-system, kube-node-lease or winpod's own namespace; winpod.io/ignore=true opts out. */}}
-{{- define "winpod.namespaceSelector" -}}
-namespaceSelector:
-  matchExpressions:
-    - key: kubernetes.io/metadata.name
-      operator: NotIn
-      values:
-        {{- range (append .Values.excludedNamespaces .Release.Namespace | uniq) }}
-        - {{ . | quote }}
-        {{- end }}
-    - key: winpod.io/ignore
-      operator: NotIn
-      values: ["true"]
 {{- end -}}
 
 {{/* cert-manager's injection annotation, or the caBundle from the self-managed CA. */}}
