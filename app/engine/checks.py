@@ -7,7 +7,7 @@ Each takes a RuleInput and yields Hits at pod-rooted paths. Rule files name them
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .images import ImageClassifier, default_user_of, windows_build_of
@@ -22,20 +22,21 @@ from .osinfer import (
 )
 from .podfacts import PodFacts
 from .quantity import parse_quantity
-from .settings import Action
 
 
-# Not frozen: built per object (why: app/engine/__init__.py).
+# Not frozen: built per object (why: winpod/engine/__init__.py).
 @dataclass(slots=True)
 class Hit:
+    """One place a function's rule fires. `variant` picks one of the per-hit texts (and action)
+    the rule file documents under `hits:`; `params` fill that text's {placeholders}."""
+
     path: str  # pod-rooted
     value: Any = None
-    action: Action | None = None
-    message: str | None = None
-    fix: str | None = None
+    variant: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
 
 
-# Not frozen: built per object (why: app/engine/__init__.py).
+# Not frozen: built per object (why: winpod/engine/__init__.py).
 @dataclass(slots=True)
 class RuleInput:
     facts: PodFacts
@@ -52,18 +53,43 @@ class RuleInput:
 
 CheckFunction = Callable[[RuleInput], Iterator[Hit]]
 Precondition = Callable[[PodFacts], bool]
-FUNCTIONS: dict[str, CheckFunction] = {}
-# A cheap test on the pod's facts: when it is false the function cannot hit, so it is not run.
-PRECONDITIONS: dict[str, Precondition] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class Registered:
+    """A check function as shipped for one rule version: `name@since`. A shipped function is
+    never edited; changed logic is a new function with a later `since` (a test holds every
+    shipped one to the hash of its source, tests/rules/shipped.json)."""
+
+    key: str  # name@since, what rule files name
+    since: str
+    function: CheckFunction
+    precondition: Precondition | None
+    # variant -> the params its text may use ({value} and {key} always may)
+    variants: Mapping[str, tuple[str, ...]]
+
+
+REGISTRY: dict[str, Registered] = {}
 
 
 def check_function(
-    name: str, when: Precondition | None = None
+    name: str,
+    since: str,
+    *,
+    when: Precondition | None = None,
+    variants: Mapping[str, tuple[str, ...]] | None = None,
 ) -> Callable[[CheckFunction], CheckFunction]:
+    """Register `fn` as `name@since`; its Python name must say the same (name_1_14), as
+    pod-security-admission names its versioned checks."""
+
     def register(fn: CheckFunction) -> CheckFunction:
-        FUNCTIONS[name] = fn
-        if when is not None:
-            PRECONDITIONS[name] = when
+        key = f"{name}@{since}"
+        expected = f"{name.replace('-', '_')}_{since.replace('.', '_')}"
+        if fn.__name__ != expected:
+            raise ValueError(f"check function {key} must be named {expected}, not {fn.__name__}")
+        if key in REGISTRY:
+            raise ValueError(f"check function {key} is registered twice")
+        REGISTRY[key] = Registered(key, since, fn, when, dict(variants or {}))
         return fn
 
     return register
@@ -85,8 +111,12 @@ def _security_context(holder: Mapping[str, Any]) -> dict[str, Any]:
     return _dict(holder.get("securityContext"))
 
 
-@check_function("memory-limits")
-def memory_limits(data: RuleInput) -> Iterator[Hit]:
+@check_function(
+    "memory-limits",
+    "1.14",
+    variants={"no-limit": (), "no-limit-no-request": (), "differs": ("request", "limit")},
+)
+def memory_limits_1_14(data: RuleInput) -> Iterator[Hit]:
     for ref in data.facts.containers:
         if ref.kind == "ephemeralContainers":
             continue  # ephemeral containers cannot set resources
@@ -94,15 +124,11 @@ def memory_limits(data: RuleInput) -> Iterator[Hit]:
         limits = _dict(resources.get("limits"))
         requests = _dict(resources.get("requests"))
         limit = limits.get("memory")
-        if limit is None:
-            yield Hit(
-                f"{ref.path}.resources.limits.memory",
-                None,
-                message="no memory limit: Windows has no OOM killer, so memory use past"
-                " the node's RAM pages to disk and slows every pod on the node",
-            )
-            continue
         request = requests.get("memory")
+        if limit is None:
+            variant = "no-limit" if request is not None else "no-limit-no-request"
+            yield Hit(f"{ref.path}.resources.limits.memory", None, variant)
+            continue
         if request is None or request == limit:
             continue  # the apiserver defaults the request to the limit
         limit_q, request_q = parse_quantity(limit), parse_quantity(request)
@@ -110,19 +136,19 @@ def memory_limits(data: RuleInput) -> Iterator[Hit]:
             yield Hit(
                 f"{ref.path}.resources.requests.memory",
                 request,
-                message=f"memory request {request} differs from limit {limit}: Windows has"
-                " no OOM killer and pages memory over the request to disk",
+                "differs",
+                {"request": request, "limit": limit},
             )
 
 
-@check_function("host-network")
-def host_network(data: RuleInput) -> Iterator[Hit]:
+@check_function("host-network", "1.14")
+def host_network_1_14(data: RuleInput) -> Iterator[Hit]:
     if data.facts.spec.get("hostNetwork") is True and not data.facts.any_host_process:
         yield Hit("spec.hostNetwork", True)
 
 
-@check_function("privileged")
-def privileged(data: RuleInput) -> Iterator[Hit]:
+@check_function("privileged", "1.14", variants={"ignored": (), "ignored-host-process": ()})
+def privileged_1_14(data: RuleInput) -> Iterator[Hit]:
     facts = data.facts
     for ref, context, host_process in zip(
         facts.containers, facts.security_contexts, facts.container_host_process, strict=True
@@ -135,18 +161,12 @@ def privileged(data: RuleInput) -> Iterator[Hit]:
             yield Hit(path, value)
         else:
             yield Hit(
-                path,
-                value,
-                action=Action.WARN,
-                message=f"privileged: {str(value).lower()} has no effect on Windows"
-                + (" (HostProcess already runs on the host)" if host_process else "")
-                + ", and the apiserver rejects the field once spec.os.name is windows",
-                fix="remove securityContext.privileged",
+                path, str(value).lower(), "ignored-host-process" if host_process else "ignored"
             )
 
 
-@check_function("hostprocess-all-or-none", when=_has_host_process)
-def hostprocess_all_or_none(data: RuleInput) -> Iterator[Hit]:
+@check_function("hostprocess-all-or-none", "1.22", when=_has_host_process)
+def hostprocess_all_or_none_1_22(data: RuleInput) -> Iterator[Hit]:
     facts = data.facts
     if facts.pod_host_process is not None:
         return  # containers inherit the pod's value; explicit contradictions are the mismatch rule's
@@ -157,8 +177,8 @@ def hostprocess_all_or_none(data: RuleInput) -> Iterator[Hit]:
             yield Hit(f"{ref.path}.securityContext.windowsOptions.hostProcess", False)
 
 
-@check_function("hostprocess-pod-container-mismatch", when=_has_host_process)
-def hostprocess_pod_container_mismatch(data: RuleInput) -> Iterator[Hit]:
+@check_function("hostprocess-pod-container-mismatch", "1.22", when=_has_host_process)
+def hostprocess_pod_container_mismatch_1_22(data: RuleInput) -> Iterator[Hit]:
     pod_value = data.facts.pod_host_process
     if pod_value is None:
         return
@@ -170,14 +190,14 @@ def hostprocess_pod_container_mismatch(data: RuleInput) -> Iterator[Hit]:
             yield Hit(f"{ref.path}.securityContext.windowsOptions.hostProcess", value)
 
 
-@check_function("hostprocess-host-network", when=_has_host_process)
-def hostprocess_host_network(data: RuleInput) -> Iterator[Hit]:
+@check_function("hostprocess-host-network", "1.22", when=_has_host_process)
+def hostprocess_host_network_1_22(data: RuleInput) -> Iterator[Hit]:
     if data.facts.any_host_process and data.facts.spec.get("hostNetwork") is not True:
         yield Hit("spec.hostNetwork", data.facts.spec.get("hostNetwork"))
 
 
-@check_function("hostprocess-run-as-non-root", when=_has_host_process)
-def hostprocess_run_as_non_root(data: RuleInput) -> Iterator[Hit]:
+@check_function("hostprocess-run-as-non-root", "1.22", when=_has_host_process)
+def hostprocess_run_as_non_root_1_22(data: RuleInput) -> Iterator[Hit]:
     facts = data.facts
     if not facts.any_host_process:
         return
@@ -190,8 +210,8 @@ def hostprocess_run_as_non_root(data: RuleInput) -> Iterator[Hit]:
             yield Hit(f"{ref.path}.securityContext.runAsNonRoot", True)
 
 
-@check_function("hostprocess-user-name", when=_has_host_process)
-def hostprocess_user_name(data: RuleInput) -> Iterator[Hit]:
+@check_function("hostprocess-user-name", "1.22", when=_has_host_process)
+def hostprocess_user_name_1_22(data: RuleInput) -> Iterator[Hit]:
     facts = data.facts
     if not facts.any_host_process:
         return
@@ -203,8 +223,8 @@ def hostprocess_user_name(data: RuleInput) -> Iterator[Hit]:
             yield Hit(f"{ref.path}.securityContext.windowsOptions.runAsUserName")
 
 
-@check_function("run-as-non-root-administrator")
-def run_as_non_root_administrator(data: RuleInput) -> Iterator[Hit]:
+@check_function("run-as-non-root-administrator", "1.14", variants={"no-user-name": ()})
+def run_as_non_root_administrator_1_14(data: RuleInput) -> Iterator[Hit]:
     facts = data.facts
     pod_non_root = facts.pod_security_context.get("runAsNonRoot")
     pod_user = facts.pod_windows_options.get("runAsUserName")
@@ -223,29 +243,23 @@ def run_as_non_root_administrator(data: RuleInput) -> Iterator[Hit]:
         if isinstance(user, str) and user.lower() == "containeradministrator":
             yield Hit(f"{ref.path}.securityContext", user)
         elif not user:
-            yield Hit(
-                f"{ref.path}.securityContext",
-                None,
-                action=Action.AUDIT,
-                message="runAsNonRoot is true but no runAsUserName is set: the kubelet refuses"
-                " to start the container if the image's user is ContainerAdministrator",
-                fix="set securityContext.windowsOptions.runAsUserName: ContainerUser",
-            )
+            yield Hit(f"{ref.path}.securityContext", None, "no-user-name")
 
 
-@check_function("os-conflict")
-def os_conflict(data: RuleInput) -> Iterator[Hit]:
+@check_function("os-conflict", "1.14", variants={"conflict": ("other", "deciding", "where")})
+def os_conflict_1_14(data: RuleInput) -> Iterator[Hit]:
     for deciding, other in data.os.conflicts:
-        yield Hit(
-            other.path,
-            None,
-            message=f"{other.reason} contradicts {deciding.reason} ({deciding.path}):"
-            " the pod cannot run where it is placed",
-        )
+        params = {"other": other.reason, "deciding": deciding.reason, "where": deciding.path}
+        yield Hit(other.path, None, "conflict", params)
 
 
-@check_function("mixed-os-images", when=lambda facts: len(facts.images) > 1)
-def mixed_os_images(data: RuleInput) -> Iterator[Hit]:
+@check_function(
+    "mixed-os-images",
+    "1.14",
+    when=lambda facts: len(facts.images) > 1,
+    variants={"linux-beside-windows": ("image", "windows_image")},
+)
+def mixed_os_images_1_14(data: RuleInput) -> Iterator[Hit]:
     by_os: dict[str, list[tuple[str, str]]] = {"windows": [], "linux": []}
     for path, image, image_os in data.facts.images:
         if image_os in by_os:
@@ -253,27 +267,24 @@ def mixed_os_images(data: RuleInput) -> Iterator[Hit]:
     if by_os["windows"] and by_os["linux"]:
         windows_image = by_os["windows"][0][1]
         for path, image in by_os["linux"]:
-            yield Hit(
-                path,
-                image,
-                message=f"Linux-only image {image} in a pod with the Windows image"
-                f" {windows_image}: a pod runs on one node, so one OS",
-            )
+            params = {"image": image, "windows_image": windows_image}
+            yield Hit(path, image, "linux-beside-windows", params)
 
 
-@check_function("hyperv-multi-container", when=_has_annotations)
-def hyperv_multi_container(data: RuleInput) -> Iterator[Hit]:
+@check_function(
+    "hyperv-multi-container",
+    "1.10",
+    when=_has_annotations,
+    variants={"containers": ("count",)},
+)
+def hyperv_multi_container_1_10(data: RuleInput) -> Iterator[Hit]:
     annotations = _dict(data.facts.metadata.get("annotations"))
     key = "experimental.windows.kubernetes.io/isolation-type"
     if annotations.get(key) != "hyperv":
         return
     count = sum(1 for ref in data.facts.containers if ref.kind != "ephemeralContainers")
     if count > 1:
-        yield Hit(
-            f'metadata.annotations["{key}"]',
-            "hyperv",
-            message=f"legacy Hyper-V isolation runs one container per pod; this pod has {count}",
-        )
+        yield Hit(f'metadata.annotations["{key}"]', "hyperv", "containers", {"count": count})
 
 
 def _hyperv_runtime(data: RuleInput) -> bool:
@@ -282,8 +293,15 @@ def _hyperv_runtime(data: RuleInput) -> bool:
     return info is not None and "hypervisor" in info.handler
 
 
-@check_function("image-build-mismatch")
-def image_build_mismatch(data: RuleInput) -> Iterator[Hit]:
+@check_function(
+    "image-build-mismatch",
+    "1.14",
+    variants={
+        "node-build": ("image", "build", "node_builds"),
+        "image-builds": ("image", "build", "other_image", "other_build"),
+    },
+)
+def image_build_mismatch_1_14(data: RuleInput) -> Iterator[Hit]:
     if data.facts.any_host_process:
         return  # HostProcess containers run on the host: their images need not match its build
     if _hyperv_runtime(data):
@@ -302,29 +320,23 @@ def image_build_mismatch(data: RuleInput) -> Iterator[Hit]:
         allowed = ", ".join(sorted(node_builds))
         for path, image, build in builds:
             if build not in node_builds:
-                yield Hit(
-                    path,
-                    image,
-                    message=f"image {image} is built for Windows {build} but the pod is placed"
-                    f" on {WINDOWS_BUILD_LABEL}={allowed}: process isolation needs"
-                    " the image build to equal the node's",
-                )
+                params = {"image": image, "build": build, "node_builds": allowed}
+                yield Hit(path, image, "node-build", params)
         return
-    distinct = sorted({build for _, _, build in builds})
-    if len(distinct) > 1:
-        for path, image, build in builds[1:]:
-            if build != builds[0][2]:
-                yield Hit(
-                    path,
-                    image,
-                    message=f"image {image} is built for Windows {build} but {builds[0][1]}"
-                    f" is built for {builds[0][2]}: no node runs both with process"
-                    " isolation",
-                )
+    first_image, first_build = builds[0][1], builds[0][2]
+    for path, image, build in builds[1:]:
+        if build != first_build:
+            params = {
+                "image": image,
+                "build": build,
+                "other_image": first_image,
+                "other_build": first_build,
+            }
+            yield Hit(path, image, "image-builds", params)
 
 
-@check_function("os-name-without-placement", when=lambda facts: facts.os_name == "windows")
-def os_name_without_placement(data: RuleInput) -> Iterator[Hit]:
+@check_function("os-name-without-placement", "1.24", when=lambda facts: facts.os_name == "windows")
+def os_name_without_placement_1_24(data: RuleInput) -> Iterator[Hit]:
     if data.facts.os_name != "windows":
         return
     if any(e.rank == RANK_PLACEMENT and e.os == "windows" for e in data.os.evidence):
@@ -332,8 +344,8 @@ def os_name_without_placement(data: RuleInput) -> Iterator[Hit]:
     yield Hit("spec.os.name", "windows")
 
 
-@check_function("windows-options-on-linux", when=lambda facts: facts.os_name == "linux")
-def windows_options_on_linux(data: RuleInput) -> Iterator[Hit]:
+@check_function("windows-options-on-linux", "1.24", when=lambda facts: facts.os_name == "linux")
+def windows_options_on_linux_1_24(data: RuleInput) -> Iterator[Hit]:
     if data.facts.os_name != "linux":
         return
     if data.facts.pod_windows_options:
@@ -345,18 +357,17 @@ def windows_options_on_linux(data: RuleInput) -> Iterator[Hit]:
             yield Hit(f"{ref.path}.securityContext.windowsOptions")
 
 
-@check_function("exemption-reason", when=_has_annotations)
-def exemption_reason(data: RuleInput) -> Iterator[Hit]:
+@check_function("exemption-reason", "1.14", when=_has_annotations)
+def exemption_reason_1_14(data: RuleInput) -> Iterator[Hit]:
     annotations = _dict(data.facts.metadata.get("annotations"))
     exempt = annotations.get(data.exempt_annotation)
     if exempt and not str(annotations.get(data.exempt_reason_annotation) or "").strip():
         yield Hit(f'metadata.annotations["{data.exempt_annotation}"]', exempt)
 
 
-@check_function("hints-without-placement")
-def hints_without_placement(data: RuleInput) -> Iterator[Hit]:
-    """Documented per-hit messages: one for a pod with only hints, one for a Windows pod that
-    only its images make Windows."""
+@check_function("hints-without-placement", "1.14", variants={"image": ("image_reason",)})
+def hints_without_placement_1_14(data: RuleInput) -> Iterator[Hit]:
+    """A pod with only hints, or (variant image) a Windows pod that only its images make one."""
     decision = data.os
     if decision.placement or data.facts.os_name or decision.no_node:
         return  # placed, spec.os.name speaks for it, or placement no node satisfies is denied
@@ -369,25 +380,23 @@ def hints_without_placement(data: RuleInput) -> Iterator[Hit]:
         and decision.deciding is not None
         and decision.deciding.rank == RANK_IMAGE
     ):
-        yield Hit(
-            decision.deciding.path,
-            None,
-            message=f"{decision.deciding.reason}, but nothing places the pod on Windows"
-            " nodes, so it may land on Linux (image pull: no matching manifest)",
-        )
+        reason = decision.deciding.reason
+        yield Hit(decision.deciding.path, None, "image", {"image_reason": reason})
 
 
 @check_function(
     "no-matching-node",
+    "1.14",
     when=lambda facts: bool(
         facts.spec.get("nodeSelector")
         or facts.spec.get("affinity")
         or facts.spec.get("runtimeClassName")
     ),
+    variants={"why": ("why",)},
 )
-def no_matching_node(data: RuleInput) -> Iterator[Hit]:
+def no_matching_node_1_14(data: RuleInput) -> Iterator[Hit]:
     for where in data.os.no_node:
-        yield Hit(where.path, None, message=where.reason)
+        yield Hit(where.path, None, "why", {"why": where.reason})
 
 
 # Host features only a Linux node has: a pod that needs them fails on a Windows node.
@@ -434,11 +443,14 @@ def _reaches_windows_nodes(data: RuleInput) -> str | None:
 
 
 @check_function(
-    "linux-only-pod-reaches-windows", when=lambda facts: bool(facts.spec.get("tolerations"))
+    "linux-only-pod-reaches-windows",
+    "1.14",
+    when=lambda facts: bool(facts.spec.get("tolerations")),
+    variants={"features": ("how", "features")},
 )
-def linux_only_pod_reaches_windows(data: RuleInput) -> Iterator[Hit]:
+def linux_only_pod_reaches_windows_1_14(data: RuleInput) -> Iterator[Hit]:
     """The DaemonSet problem: no OS placement, a toleration that lets it onto Windows nodes, and
-    Linux-only features that fail there. Documented per-hit message: it names the features."""
+    Linux-only features that fail there."""
     decision = data.os
     if decision.os == "windows" or decision.placement or data.facts.os_name == "linux":
         return
@@ -451,20 +463,15 @@ def linux_only_pod_reaches_windows(data: RuleInput) -> Iterator[Hit]:
     shown = ", ".join(features[:3]) + (
         f" and {len(features) - 3} more" if len(features) > 3 else ""
     )
-    yield Hit(
-        "spec.tolerations",
-        None,
-        message=f"nothing places the pod on an OS and it {how}, so in a mixed cluster it also"
-        f" lands on Windows nodes, where {shown} cannot work",
-    )
+    yield Hit("spec.tolerations", None, "features", {"how": how, "features": shown})
 
 
 _WINDOWS_STOP_SIGNALS = ("SIGTERM", "SIGKILL")
 
 
-@check_function("stop-signal")
-def stop_signal(data: RuleInput) -> Iterator[Hit]:
-    """Documented per-hit message: a signal Windows cannot send, or a pod without spec.os.name."""
+@check_function("stop-signal", "1.33", variants={"no-os-name": ()})
+def stop_signal_1_33(data: RuleInput) -> Iterator[Hit]:
+    """A signal Windows cannot send, or (variant no-os-name) any signal without spec.os.name."""
     facts = data.facts
     for ref in facts.containers:
         lifecycle = _dict(ref.container.get("lifecycle"))
@@ -475,17 +482,11 @@ def stop_signal(data: RuleInput) -> Iterator[Hit]:
         if signal not in _WINDOWS_STOP_SIGNALS:
             yield Hit(path, signal)
         elif not facts.os_name:
-            yield Hit(
-                path,
-                signal,
-                message="the apiserver rejects lifecycle.stopSignal on a pod without"
-                " spec.os.name (it checks the signal against the OS)",
-                fix="set spec.os.name: windows",
-            )
+            yield Hit(path, signal, "no-os-name")
 
 
-@check_function("run-as-container-administrator")
-def run_as_container_administrator(data: RuleInput) -> Iterator[Hit]:
+@check_function("run-as-container-administrator", "1.14")
+def run_as_container_administrator_1_14(data: RuleInput) -> Iterator[Hit]:
     facts = data.facts
     pod_user = facts.pod_windows_options.get("runAsUserName")
     if pod_user:
@@ -504,8 +505,8 @@ def run_as_container_administrator(data: RuleInput) -> Iterator[Hit]:
         yield Hit(f"{ref.path}.securityContext.windowsOptions.runAsUserName", None)
 
 
-@check_function("field-unavailable", when=lambda facts: False)
-def field_unavailable(data: RuleInput) -> Iterator[Hit]:
+@check_function("field-unavailable", "1.14", when=lambda facts: False, variants={"why": ("why",)})
+def field_unavailable_1_14(data: RuleInput) -> Iterator[Hit]:
     """The engine runs this only when the walk found such fields (RuleInput.unavailable)."""
     for path, why in data.unavailable:
-        yield Hit(path, None, message=why)
+        yield Hit(path, None, "why", {"why": why})

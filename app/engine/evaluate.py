@@ -9,7 +9,7 @@ from typing import Any
 
 from . import apifields
 from .apifields import ApiField
-from .checks import FUNCTIONS, PRECONDITIONS, CheckFunction, RuleInput
+from .checks import CheckFunction, RuleInput
 from .fieldtrie import TrieNode, Walker, compile_walker
 from .findings import Evaluation, Finding
 from .images import ImageClassifier
@@ -137,9 +137,7 @@ class Engine:
         """Rule sets by OS for a version, compiled on first use and kept."""
         by_os = self._compiled.get(version)
         if by_os is None:
-            compiled = [
-                r for r in self.catalog.compile_for(version, FUNCTIONS, PRECONDITIONS) if r.action
-            ]
+            compiled = [r for r in self.catalog.compile_for(version) if r.action]
             by_os = {
                 os_name: _layout(
                     [r for r in compiled if r.os in (os_name, "any")],
@@ -247,7 +245,7 @@ class Engine:
         cap = _weakest(self.config.maxAction, policy.maxAction)
         prefix = template.prefix
         findings = result.findings
-        for _, _, _, rule, path, value, key, action, message, fix in hits:
+        for _, _, _, rule, path, value, key, action, message, fix, params in hits:
             override = policy.rules.get(rule.id) or self.config.rules.get(rule.id)
             if override == "off":
                 continue
@@ -264,8 +262,8 @@ class Engine:
                     rule=rule.id,
                     action=action,
                     path=prefix + path,
-                    message=rule.render(message, value, key),
-                    fix=rule.render(fix, value, key),
+                    message=rule.render(message, value, key, params),
+                    fix=rule.render(fix, value, key, params),
                     exempted=exempted,
                     exemption_reason=reason if exempted else None,
                     apiserver_rejects=rejects,
@@ -295,8 +293,11 @@ def _weakest(*actions: str | None) -> Action | None:
     return chosen
 
 
-# (rule order, test order, container order, rule, path, value, key, action, message, fix)
-_Hit = tuple[int, int, int, CompiledRule, str, Any, str | None, Action, str, str]
+# (rule order, test order, container order, rule, path, value, key, action, message, fix,
+#  the hit's template parameters)
+_Hit = tuple[
+    int, int, int, CompiledRule, str, Any, str | None, Action, str, str, Mapping[str, Any] | None
+]
 _ApiHit = tuple[_ApiTest, str, str | None]  # (fact, pod-rooted path, map key)
 
 
@@ -331,6 +332,7 @@ def _collect(
                 test.action or rule.action,
                 test.message or rule.message,
                 rule.fix,
+                None,
             )
         )
 
@@ -356,6 +358,10 @@ def _collect(
         if skip and not (unavailable and rule.id == UNAVAILABLE_RULE):
             continue
         for hit in function(data if not rule.params else _with(data, params=rule.params)):
+            hit_action, hit_message, hit_fix = action, message, fix
+            if hit.variant is not None:  # a per-hit text the rule file documents
+                variant_action, hit_message, hit_fix = rule.hits[hit.variant]
+                hit_action = variant_action or action
             hits.append(
                 (
                     order,
@@ -365,9 +371,10 @@ def _collect(
                     hit.path,
                     hit.value,
                     None,
-                    hit.action or action,
-                    hit.message or message,
-                    hit.fix or fix,
+                    hit_action,
+                    hit_message,
+                    hit_fix,
+                    hit.params,
                 )
             )
     if unavailable:
@@ -393,6 +400,7 @@ def _collect(
                     f"the apiserver rejects this field in any value (even empty) once"
                     f" spec.os.name is {ruleset.api_os}",
                     rule.fix,
+                    None,
                 )
             )
     if len(hits) > 1:

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .checks import RuleInput, linux_only_pod_reaches_windows
+from .checks import RuleInput
 from .evaluate import Engine
 from .findings import Evaluation
 from .images import windows_build_of
@@ -233,6 +233,7 @@ class _Planner:
     ) -> None:
         self.engine, self.facts, self.spec = engine, facts, spec
         self.decision, self.runtime = decision, runtime
+        self.version = version
         self.with_os_field = version >= OS_FIELD_SINCE
         self.stamped_os = False
 
@@ -248,7 +249,7 @@ class _Planner:
             if (
                 engine.config.mixedCluster
                 and settings.linuxNodeSelector
-                and _linux_only(engine, facts, decision)
+                and _linux_only(engine, facts, decision, self.version)
             ):
                 # The DaemonSet problem: Linux-only, unplaced, tolerating Windows nodes.
                 _select(spec, {OS_LABEL: "linux"}, adds, parts)
@@ -310,8 +311,18 @@ class _Planner:
         return adds, f"{what} (evidence: {evidence})"
 
 
-def _linux_only(engine: Engine, facts: PodFacts, decision: OSDecision) -> bool:
-    """What the linux-only-pod-tolerates-windows rule reports, asked of the same facts."""
+_LINUX_ONLY_RULE = "linux-only-pod-tolerates-windows"
+
+
+def _linux_only(
+    engine: Engine, facts: PodFacts, decision: OSDecision, version: KubeVersion
+) -> bool:
+    """Whether the linux-only-pod-tolerates-windows rule, as the target version has it, fires
+    on these facts."""
+    known = engine.rules_for(version)["unknown"].rules.get(_LINUX_ONLY_RULE)
+    function = known[1].function if known is not None else None
+    if function is None:
+        return False
     data = RuleInput(
         facts=facts,
         os=decision,
@@ -322,7 +333,7 @@ def _linux_only(engine: Engine, facts: PodFacts, decision: OSDecision) -> bool:
         exempt_reason_annotation="",
         windows_taints=engine.windows_taints,
     )
-    return any(True for _ in linux_only_pod_reaches_windows(data))
+    return any(True for _ in function(data))
 
 
 def _select(

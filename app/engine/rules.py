@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .kubeversion import KubeVersion, parse_version
 from .paths import PathError, parse_path
+
+if TYPE_CHECKING:
+    from .checks import Registered
 from .settings import Action, ActionSetting
 
 RULE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{2,62}$")
@@ -84,14 +88,25 @@ class CheckSpec(_Strict):
         return self
 
 
+class HitText(_Strict):
+    """One per-hit variant a check function may choose: what users see instead of the
+    version's message (and fix, and action) for that hit."""
+
+    action: Literal["deny", "warn", "audit"] | None = None
+    message: str | None = Field(default=None, min_length=1)
+    fix: str | None = Field(default=None, min_length=1)
+
+
 class RuleVersion(_Strict):
     since: str
     action: ActionSetting
     check: CheckSpec | None = None
-    function: str | None = None
+    function: str | None = None  # name@since of a registered check function
     params: dict[str, Any] = Field(default_factory=dict)
     message: str = Field(min_length=1)
     fix: str = Field(min_length=1)
+    # The per-hit texts the function documents: exactly its variants (the loader checks).
+    hits: dict[str, HitText] = Field(default_factory=dict)
     # kube-apiserver itself rejects this field for pods with spec.os.name: windows; such a pod
     # can never be created, so a hit on it is a denial whatever the rule's own action.
     apiserverRejects: bool = False
@@ -108,6 +123,8 @@ class RuleVersion(_Strict):
             raise ValueError("a version needs exactly one of check or function")
         if self.params and self.function is None:
             raise ValueError("params go with function")
+        if self.hits and self.function is None:
+            raise ValueError("hits go with function")
         return self
 
 
@@ -192,11 +209,31 @@ class CompiledRule:
     function: Callable[..., Any] | None
     params: dict[str, Any]
     precondition: Callable[..., bool] | None = None
+    # variant -> (action or None for the version's, message, fix)
+    hits: dict[str, tuple[Action | None, str, str]] = field(default_factory=dict)
 
-    def render(self, template: str, value: Any, key: str | None) -> str:
+    def render(
+        self,
+        template: str,
+        value: Any,
+        key: str | None,
+        params: Mapping[str, Any] | None = None,
+    ) -> str:
         if "{" not in template:
             return template
-        return template.replace("{value}", _short(value)).replace("{key}", key or "")
+
+        def fill(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name == "value":
+                return _short(value)
+            if name == "key":
+                return key or ""
+            return str(params.get(name, "")) if params else ""
+
+        return _PLACEHOLDER.sub(fill, template)
+
+
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def _short(value: Any) -> str:
@@ -264,17 +301,18 @@ class Catalog:
         return len(self.rules)
 
     def compile_for(
-        self,
-        version: KubeVersion,
-        functions: dict[str, Callable[..., Any]],
-        preconditions: dict[str, Callable[..., bool]] | None = None,
+        self, version: KubeVersion, registry: Mapping[str, Registered] | None = None
     ) -> list[CompiledRule]:
+        if registry is None:
+            from .checks import REGISTRY
+
+            registry = REGISTRY
         compiled: list[CompiledRule] = []
         for spec in self.rules.values():
             entry = select_version(spec, version)
             if entry is None:
                 continue
-            function = functions[entry.function] if entry.function else None
+            registered = registry[entry.function] if entry.function else None
             compiled.append(
                 CompiledRule(
                     id=spec.id,
@@ -287,9 +325,17 @@ class Catalog:
                     fix=entry.fix,
                     apiserver_rejects=entry.apiserverRejects,
                     tests=tuple(_field_tests(entry.check)) if entry.check else (),
-                    function=function,
+                    function=registered.function if registered else None,
                     params=dict(entry.params),
-                    precondition=(preconditions or {}).get(entry.function or ""),
+                    precondition=registered.precondition if registered else None,
+                    hits={
+                        name: (
+                            Action(text.action) if text.action else None,
+                            text.message or entry.message,
+                            text.fix or entry.fix,
+                        )
+                        for name, text in entry.hits.items()
+                    },
                 )
             )
         return compiled
@@ -307,7 +353,7 @@ def select_version(spec: RuleSpec, version: KubeVersion) -> RuleVersion | None:
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def load_rule_file(path: Path, known_functions: Iterable[str]) -> RuleSpec:
+def load_rule_file(path: Path, known_functions: Mapping[str, Registered]) -> RuleSpec:
     try:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)
     except (OSError, UnicodeDecodeError) as exc:
@@ -326,14 +372,44 @@ def load_rule_file(path: Path, known_functions: Iterable[str]) -> RuleSpec:
         raise RuleError(f"{path}: {problems}") from exc
     if spec.id != path.stem:
         raise RuleError(f"{path}: id {spec.id!r} must equal the file name ({path.stem!r})")
-    known = set(known_functions)
     for index, entry in enumerate(spec.versions):
-        if entry.function and entry.function not in known:
-            raise RuleError(
-                f"{path}: versions.{index}.function: unknown check function {entry.function!r}"
-                f" (known: {', '.join(sorted(known))})"
-            )
+        if entry.function:
+            _check_function_entry(path, index, entry, known_functions)
     return spec
+
+
+def _check_function_entry(
+    path: Path, index: int, entry: RuleVersion, registry: Mapping[str, Registered]
+) -> None:
+    where = f"{path}: versions.{index}"
+    registered = registry.get(entry.function or "")
+    if registered is None:
+        raise RuleError(
+            f"{where}.function: unknown check function {entry.function!r}"
+            f" (known: {', '.join(sorted(registry))})"
+        )
+    if parse_version(registered.since) > parse_version(entry.since):
+        raise RuleError(
+            f"{where}.function: {registered.key} is newer than the version ({entry.since});"
+            " a version may use a function shipped for it or before it"
+        )
+    documented, declared = set(entry.hits), set(registered.variants)
+    if documented != declared:
+        missing = ", ".join(sorted(declared - documented)) or "none"
+        extra = ", ".join(sorted(documented - declared)) or "none"
+        raise RuleError(
+            f"{where}.hits: must document exactly the variants of {registered.key}"
+            f" (missing: {missing}; unknown: {extra})"
+        )
+    for name, text in entry.hits.items():
+        allowed = {"value", "key", *registered.variants[name]}
+        for template in (text.message, text.fix):
+            for used in _PLACEHOLDER.findall(template or ""):
+                if used not in allowed:
+                    raise RuleError(
+                        f"{where}.hits.{name}: {{{used}}} is not a parameter of this hit"
+                        f" (it has: {', '.join(sorted(allowed))})"
+                    )
 
 
 def default_policies_dir() -> Path:
@@ -347,13 +423,14 @@ def default_policies_dir() -> Path:
 
 
 def load_catalog(
-    directories: Iterable[Path] | None = None, known_functions: Iterable[str] | None = None
+    directories: Iterable[Path] | None = None,
+    known_functions: Mapping[str, Registered] | None = None,
 ) -> Catalog:
     if known_functions is None:
-        from .checks import FUNCTIONS
+        from .checks import REGISTRY
 
-        known_functions = FUNCTIONS.keys()
-    known = list(known_functions)
+        known_functions = REGISTRY
+    known = known_functions
     dirs = list(directories) if directories is not None else [default_policies_dir()]
     rules: dict[str, RuleSpec] = {}
     files: dict[str, Path] = {}

@@ -146,3 +146,77 @@ def test_every_shipped_rule_names_its_fields_and_source() -> None:
         assert spec.field_paths(), rule_id
         assert spec.source.startswith("https://"), rule_id
         assert catalog.files[rule_id].stem == rule_id
+
+
+FUNCTION_RULE = """\
+id: {id}
+title: A test rule
+os: windows
+source: https://example.com/doc
+fields: [spec.containers]
+versions:
+  - since: "{since}"
+    action: warn
+    function: {function}
+    message: m
+    fix: f
+{hits}"""
+
+MEMORY_HITS = """\
+    hits:
+      no-limit: {message: "a"}
+      no-limit-no-request: {message: "b"}
+      differs: {message: "request {request} is not {limit}"}
+"""
+
+
+def _function_rule(
+    since: str = "1.20", function: str = "memory-limits@1.14", hits: str = MEMORY_HITS
+) -> str:
+    return FUNCTION_RULE.format(id="test-rule", since=since, function=function, hits=hits)
+
+
+def test_a_function_rule_documenting_every_variant_loads(tmp_path: Path) -> None:
+    _write(tmp_path, "test-rule", _function_rule())
+    assert list(load_catalog([tmp_path]).rules) == ["test-rule"]
+
+
+def test_a_function_must_be_named_with_the_version_it_shipped_for(tmp_path: Path) -> None:
+    message = _load_error(tmp_path, _function_rule(function="memory-limits"))
+    assert "unknown check function 'memory-limits'" in message and "memory-limits@1.14" in message
+
+
+def test_a_version_may_not_use_a_function_newer_than_itself(tmp_path: Path) -> None:
+    message = _load_error(
+        tmp_path,
+        _function_rule(
+            since="1.20", function="stop-signal@1.33", hits="    hits: {no-os-name: {message: x}}\n"
+        ),
+    )
+    assert "stop-signal@1.33 is newer than the version (1.20)" in message
+
+
+def test_a_function_rule_must_document_exactly_its_variants(tmp_path: Path) -> None:
+    missing = _load_error(tmp_path, _function_rule(hits="    hits: {no-limit: {message: a}}\n"))
+    assert "missing: differs, no-limit-no-request" in missing
+    extra = MEMORY_HITS + "      surprise: {message: c}\n"
+    assert "unknown: surprise" in _load_error(tmp_path, _function_rule(hits=extra))
+
+
+def test_a_hit_text_may_use_only_its_own_parameters(tmp_path: Path) -> None:
+    hits = MEMORY_HITS.replace("{limit}", "{image}")
+    assert "{image} is not a parameter of this hit" in _load_error(
+        tmp_path, _function_rule(hits=hits)
+    )
+
+
+def test_the_registry_refuses_a_function_whose_name_does_not_say_its_version() -> None:
+    from collections.abc import Iterator
+
+    from winpod.engine.checks import Hit, RuleInput, check_function
+
+    def memory_limits_latest(data: RuleInput) -> Iterator[Hit]:
+        yield from ()
+
+    with pytest.raises(ValueError, match="must be named memory_limits_1_99"):
+        check_function("memory-limits", "1.99")(memory_limits_latest)
