@@ -14,7 +14,6 @@ from .images import ImageClassifier, default_user_of, windows_build_of
 from .osinfer import (
     RANK_IMAGE,
     RANK_PLACEMENT,
-    WINDOWS_BUILD_LABEL,
     OSDecision,
     RuntimeClassInfo,
     tolerates,
