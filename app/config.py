@@ -25,6 +25,7 @@ from .engine.settings import (
     StrictModel,
     Taint,
 )
+from .engine.text import describe_validation
 
 __all__ = [
     "ACTION_RANK",
@@ -76,12 +77,4 @@ def load_config(path: str | Path | None) -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"{source}: {_describe(exc)}") from exc
-
-
-def _describe(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        parts.append(f"{where}: {err['msg']}")
-    return "; ".join(parts)
+        raise ConfigError(f"{source}: {describe_validation(exc)}") from exc

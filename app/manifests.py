@@ -24,6 +24,8 @@ from typing import IO, Any
 
 import yaml
 
+from .engine.text import type_name
+
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 STDIN = "-"
 STDIN_NAME = "<stdin>"
@@ -40,7 +42,6 @@ class Manifest:
     file: str
     line: int  # 1-based line the object starts on
     node: yaml.Node | None = None
-    list_item: bool = False  # came from the items of a `kind: List`
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,9 +285,7 @@ def _describe_type(value: Any) -> str:
     if isinstance(value, str):
         text = " ".join(value.split())
         return f"text {text[:40]!r}" + ("..." if len(text) > 40 else "")
-    return {list: "a list", int: "a number", float: "a number", bool: "a boolean"}.get(
-        type(value), type(value).__name__
-    )
+    return type_name(value)
 
 
 def _add_object(name: str, value: Any, line: int, node: yaml.Node | None, inputs: Inputs) -> None:
@@ -316,7 +315,7 @@ def _add_object(name: str, value: Any, line: int, node: yaml.Node | None, inputs
             item_line = item_node.start_mark.line + 1 if item_node is not None else line
             if isinstance(item, dict) and isinstance(item.get("kind"), str):
                 # A List inside a List does not occur in practice; one level is enough.
-                inputs.manifests.append(Manifest(item, name, item_line, item_node, True))
+                inputs.manifests.append(Manifest(item, name, item_line, item_node))
             else:
                 inputs.errors.append(
                     InputError(name, item_line, f"items[{index}] is not a Kubernetes object")

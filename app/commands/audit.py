@@ -241,24 +241,12 @@ def _sarif(audited: Iterator[Audited], engine: Engine, out: TextIO) -> None:
     """Through the one SARIF mapping (winpod.reports.as_sarif): the same levels, the same
     exemption rule (a suppression, never a dropped result) as `winpod check`."""
     from .. import __version__
-    from ..engine.rules import select_version
     from ..reports.as_sarif import SarifStream
-    from ..reports.model import FindingRecord, RuleRecord
+    from ..reports.model import FindingRecord
+    from ..reports.records import rule_records
 
     version = engine.default_version
-    rules = []
-    for spec in engine.catalog.rules.values():
-        entry = select_version(spec, version)
-        rules.append(
-            RuleRecord(
-                id=spec.id,
-                title=spec.title,
-                os=spec.os,
-                action=entry.action if entry else "off",
-                source=spec.source,
-                notes=spec.notes,
-            )
-        )
+    rules = rule_records(engine.catalog, version)
     stream = SarifStream(out, rules, __version__, str(version))
     denied = False
     for item in audited:

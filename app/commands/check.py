@@ -214,16 +214,14 @@ def build_report(
     fail_on: str,
 ) -> Report:
     from .. import __version__
-    from ..engine.rules import select_version
     from ..reports.model import (
         ErrorRecord,
         FindingRecord,
         ObjectRecord,
         Report,
-        RuleRecord,
         Summary,
     )
-    from ..reports.records import finding_records
+    from ..reports.records import finding_records, rule_records
 
     objects: list[ObjectRecord] = []
     findings: list[FindingRecord] = []
@@ -313,19 +311,7 @@ def build_report(
         failOn=fail_on,
         exitCode=exit_code,
     )
-    rules = []
-    for spec in engine.catalog.rules.values():
-        entry = select_version(spec, version)
-        rules.append(
-            RuleRecord(
-                id=spec.id,
-                title=spec.title,
-                os=spec.os,
-                action=entry.action if entry else "off",
-                source=spec.source,
-                notes=spec.notes,
-            )
-        )
+    rules = rule_records(engine.catalog, version)
     return Report(
         winpod=__version__,
         kubernetesVersion=str(version),

@@ -34,7 +34,6 @@ TESTS: dict[str, Callable[[Any, str | None], bool]] = {
 }
 
 # spec.os: alpha (off) in 1.23, beta and on by default from 1.24, GA in 1.25.
-OS_FIELD_ADDED = KubeVersion(1, 23)
 OS_ENFORCED_FROM = KubeVersion(1, 24)
 
 

@@ -106,10 +106,6 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _security_context(holder: Mapping[str, Any]) -> dict[str, Any]:
-    return _dict(holder.get("securityContext"))
-
-
 @check_function(
     "memory-limits",
     "1.14",

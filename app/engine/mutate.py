@@ -44,6 +44,7 @@ from .paths import parse_path
 from .podfacts import PodFacts, pod_facts
 from .settings import NamespacePolicy, Taint
 from .subject import Subject, subject_of
+from .text import shorten
 from .visit import PodTemplate, pod_template_of
 
 OS_LABEL = "kubernetes.io/os"
@@ -476,7 +477,7 @@ def _json_copy(value: Any) -> Any:
 
 
 def _short(text: str) -> str:
-    return text if len(text) <= _MAX_WARNING else text[: _MAX_WARNING - 3] + "..."
+    return shorten(text, _MAX_WARNING)
 
 
 def _template_of(obj: dict[str, Any], kind: str) -> PodTemplate | None:

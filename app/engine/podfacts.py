@@ -2,34 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from .visit import ContainerRef, containers_of
 
-_EMPTY: dict[str, Any] = {}
+# What a missing section reads as: one shared empty mapping, read-only, so no rule can write
+# into it and hand the change to every later pod.
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
-def _dict(value: Any) -> dict[str, Any]:
+def _dict(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, dict) else _EMPTY
-
-
-def windows_options(holder: dict[str, Any]) -> dict[str, Any]:
-    return _dict(_dict(holder.get("securityContext")).get("windowsOptions"))
 
 
 @dataclass(slots=True)
 class PodFacts:
     pod: dict[str, Any]
-    spec: dict[str, Any]
-    metadata: dict[str, Any]
+    spec: Mapping[str, Any]
+    metadata: Mapping[str, Any]
     containers: list[ContainerRef]
-    pod_security_context: dict[str, Any]
-    pod_windows_options: dict[str, Any]
+    pod_security_context: Mapping[str, Any]
+    pod_windows_options: Mapping[str, Any]
     pod_host_process: bool | None
     # Per container, in the same order as `containers`:
-    security_contexts: list[dict[str, Any]] = field(default_factory=list)
-    container_windows_options: list[dict[str, Any]] = field(default_factory=list)
+    security_contexts: list[Mapping[str, Any]] = field(default_factory=list)
+    container_windows_options: list[Mapping[str, Any]] = field(default_factory=list)
     container_host_process: list[bool] = field(default_factory=list)  # effective value
     any_host_process: bool = False
     all_host_process: bool = False

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .kubeversion import KubeVersion, parse_version
 from .paths import PathError, parse_path
+from .text import describe_validation, shorten
 
 if TYPE_CHECKING:
     from .checks import Registered
@@ -236,8 +237,7 @@ _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def _short(value: Any) -> str:
-    text = str(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    return shorten(str(value), 80)
 
 
 def _predicate(spec: CheckSpec) -> Predicate:
@@ -364,11 +364,7 @@ def load_rule_file(path: Path, known_functions: Mapping[str, Registered]) -> Rul
     try:
         spec = RuleSpec.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise RuleError(f"{path}: {problems}") from exc
+        raise RuleError(f"{path}: {describe_validation(exc)}") from exc
     if spec.id != path.stem:
         raise RuleError(f"{path}: id {spec.id!r} must equal the file name ({path.stem!r})")
     for index, entry in enumerate(spec.versions):

@@ -14,13 +14,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .text import type_name
 from .visit import (
     CHECKED_KINDS,
     CONTAINER_KINDS,
     PodTemplate,
     ShapeError,
     pod_template_of,
-    type_name,
 )
 
 _METADATA_TYPES = (("labels", dict), ("annotations", dict))

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .text import type_name
+
 CONTAINER_KINDS = ("initContainers", "containers", "ephemeralContainers")
 
 # kind -> the path (as keys) from the object to the pod template ({metadata, spec}).
@@ -95,18 +97,3 @@ def containers_of(pod: dict[str, Any]) -> list[ContainerRef]:
                 )
             found.append(ContainerRef(f"spec.{kind}[{index}]", kind, index, container))
     return found
-
-
-def type_name(value: Any) -> str:
-    """How a message names a JSON value's type: 'a string', 'an integer', 'an object'..."""
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    return {
-        str: "a string",
-        float: "a number",
-        list: "a list",
-        dict: "an object",
-        type(None): "null",
-    }.get(type(value), type(value).__name__)

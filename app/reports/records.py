@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..engine.findings import Evaluation, Finding
-from .model import FindingRecord
+from ..engine.kubeversion import KubeVersion
+from ..engine.rules import Catalog, select_version
+from .model import FindingRecord, RuleRecord
 
 
 def finding_text(record: FindingRecord) -> str:
@@ -44,6 +46,24 @@ def finding_records(
                 exempted=finding.exempted,
                 exemptionReason=finding.exemption_reason,
                 blocks=action in failing and not finding.exempted,
+            )
+        )
+    return records
+
+
+def rule_records(catalog: Catalog, version: KubeVersion) -> list[RuleRecord]:
+    """Every catalog rule with its action at `version` ("off" before it exists)."""
+    records: list[RuleRecord] = []
+    for spec in catalog.rules.values():
+        entry = select_version(spec, version)
+        records.append(
+            RuleRecord(
+                id=spec.id,
+                title=spec.title,
+                os=spec.os,
+                action=entry.action if entry else "off",
+                source=spec.source,
+                notes=spec.notes,
             )
         )
     return records

@@ -32,7 +32,6 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 Answer = Callable[[AdmissionReviewRequest, float], dict[str, Any]]
 
 JSON = "application/json"

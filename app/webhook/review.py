@@ -12,6 +12,8 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ..engine.text import describe_validation, shorten, type_name
+
 API_VERSIONS = ("admission.k8s.io/v1", "admission.k8s.io/v1beta1")
 Operation = Literal["CREATE", "UPDATE", "DELETE", "CONNECT"]
 
@@ -104,7 +106,7 @@ def parse_review(body: bytes) -> AdmissionReviewRequest:
         # Covers non-JSON, invalid UTF-8 and nesting past orjson's depth limit.
         raise BadReview(400, f"body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
-        raise BadReview(400, f"expected a JSON object (an AdmissionReview), got {_json_type(data)}")
+        raise BadReview(400, f"expected a JSON object (an AdmissionReview), got {type_name(data)}")
     if data.get("kind") != "AdmissionReview":
         raise BadReview(400, f"kind must be AdmissionReview, got {_short(data.get('kind'))}")
     if data.get("apiVersion") not in API_VERSIONS:
@@ -117,7 +119,7 @@ def parse_review(body: bytes) -> AdmissionReviewRequest:
     try:
         review = AdmissionReviewRequest.model_validate(data)
     except ValidationError as exc:
-        raise BadReview(400, _describe(exc)) from None
+        raise BadReview(400, describe_validation(exc, most=5)) from None
     request = review.request
     # Judged requests need their object; other subresources (status, scale, ...) pass untouched.
     judged = not request.subResource or request.subResource == "ephemeralcontainers"
@@ -126,32 +128,10 @@ def parse_review(body: bytes) -> AdmissionReviewRequest:
             raise BadReview(400, f"request.object: required for {request.operation}")
         if not isinstance(request.object, dict):
             raise BadReview(
-                400, f"request.object: expected an object, got {_json_type(request.object)}"
+                400, f"request.object: expected an object, got {type_name(request.object)}"
             )
     return review
 
 
-def _describe(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors(include_url=False)[:5]:
-        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        parts.append(f"{where}: {err['msg']}")
-    return "; ".join(parts)
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    return {
-        bool: "a boolean",
-        int: "a number",
-        float: "a number",
-        str: "a string",
-        list: "a list",
-        dict: "an object",
-    }.get(type(value), type(value).__name__)
-
-
 def _short(value: Any) -> str:
-    text = repr(value) if value is not None else "nothing"
-    return text if len(text) <= 60 else text[:57] + "..."
+    return shorten(repr(value), 60) if value is not None else "nothing"

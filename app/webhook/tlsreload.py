@@ -45,7 +45,6 @@ class CertReloader:
         self.context = new_server_context()
         self.loaded_at = 0.0
         self.not_after = 0.0
-        self.reloads = 0
         self.failures = 0
         self.last_error: str | None = None
         # Called after each attempt with (reloader, succeeded); the app wires metrics and logs.
@@ -98,7 +97,6 @@ class CertReloader:
             self._install(cert, key)
         except CertError as exc:
             return self._failed(fingerprint, str(exc))
-        self.reloads += 1
         self.last_error = None
         self._failed_fingerprint = b""
         for listener in self.listeners:

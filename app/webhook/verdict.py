@@ -12,6 +12,7 @@ from typing import Any
 
 from ..config import Action
 from ..engine.findings import Evaluation, Finding
+from ..engine.text import shorten
 
 # kube-apiserver truncates single warnings past 256 characters; trim first so the cut is ours.
 MAX_WARNING_CHARS = 256
@@ -118,4 +119,4 @@ def _annotation_text(finding: Finding) -> str:
 
 
 def _trim(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return shorten(text, limit, "…")
