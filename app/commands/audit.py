@@ -228,7 +228,7 @@ def _json(audited: Iterator[Audited], summary: AuditSummary, out: TextIO) -> Non
             doc["error"] = item.error
         else:
             doc["os"] = item.evaluation.os.summary() if item.evaluation.os else "unknown"
-            doc["findings"] = [r.model_dump() for r in finding_records(item.evaluation)]
+            doc["findings"] = finding_records(item.evaluation)  # orjson writes dataclasses
         out.write(("\n  " if first else ",\n  ") + orjson.dumps(doc).decode())
         first = False
     out.write('\n], "summary": ' + orjson.dumps(summary.as_dict()).decode() + "}\n")

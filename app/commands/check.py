@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from ..clusterview import ClusterView
@@ -20,8 +21,9 @@ if TYPE_CHECKING:
     from ..engine.findings import Evaluation, Finding
     from ..engine.kubeversion import KubeVersion
     from ..engine.osinfer import OSDecision, RuntimeClassInfo
-    from ..manifests import Inputs, Manifest
-    from ..reports.model import Report
+    from ..manifests import Manifest
+    from ..reports.model import Summary
+    from ..reports.stream import Sink
 
 HELP = "check manifests against the Windows rules (files, directories, or - for stdin)"
 
@@ -86,6 +88,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --cluster: this kubeconfig (default: $KUBECONFIG)",
     )
     parser.add_argument("--context", metavar="NAME", help="with --cluster: this kubeconfig context")
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="also fail (exit 2) on an empty file, a directory with no manifests, and a"
+        " document with no kind (for CI, where every input should be a manifest)",
+    )
+    parser.add_argument(
+        "--exclude",
+        metavar="GLOB",
+        action="append",
+        default=[],
+        help="skip files in directories matching this shell glob (path or name; repeatable),"
+        " e.g. 'templates/*' for a chart's unrendered templates",
+    )
 
 
 def _error(message: str) -> int:
@@ -96,27 +112,22 @@ def _error(message: str) -> int:
 def run(args: argparse.Namespace) -> int:
     import gc
 
-    # The YAML node trees are kept for line numbers: hundreds of thousands of live objects
-    # that the cyclic collector would rescan again and again as they pile up (half of the
-    # run's CPU time over 1,000 files). They hold no cycles; reference counting frees them.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return _run(args)
-    finally:
-        if enabled:
-            gc.enable()
+    # What start-up built (the catalog, the compiled walkers, imported modules) lives until
+    # exit: out of the cyclic collector's generations, so its passes over the stream of
+    # documents (each freed by reference counting once judged) do not rescan it.
+    gc.freeze()
+    return _run(args)
 
 
 def _run(args: argparse.Namespace) -> int:
+    import io
     from pathlib import Path
 
     from ..config import ConfigError, load_config
     from ..engine.evaluate import Engine
-    from ..engine.kubeversion import parse_version
+    from ..engine.kubeversion import beyond_latest, parse_version
     from ..engine.rules import RuleError, load_catalog
-    from ..manifests import read_inputs
-    from ..reports import render
+    from ..reports.stream import sink_for
 
     try:
         config = load_config(args.config)
@@ -149,33 +160,48 @@ def _run(args: argparse.Namespace) -> int:
         if cluster_version is not None and not args.kubernetes_version:
             config = config.model_copy(update={"kubernetesVersion": str(cluster_version)})
             engine = Engine(catalog=engine.catalog, config=config)
+    note = beyond_latest(engine.default_version)
+    if note:
+        print(f"winpod check: warning: {note}", file=sys.stderr)
 
-    inputs = read_inputs(args.paths)
-    runtime_classes = _runtime_classes(engine, inputs, view)
-    report = build_report(
-        engine, inputs, engine.default_version, runtime_classes, view, args.mutate, args.fail_on
-    )
-    # Input errors always go to stderr; a text report on stdout need not repeat them.
-    output = render(report, args.format, verbose=args.verbose, errors=bool(args.output))
-    for error in report.errors:
-        where = f"{error.file}:{error.line}" if error.line else error.file
-        print(f"winpod check: error: {where}: {error.message}", file=sys.stderr)
-    if args.verbose:
-        for name in inputs.empty_files:
-            print(f"winpod check: {name}: no objects (empty file)", file=sys.stderr)
+    # Standard input is read once, for the RuntimeClass pass and the check alike.
+    stdin = io.BytesIO(sys.stdin.buffer.read()) if "-" in args.paths else None
+    runtime_classes = _runtime_classes(engine, args.paths, stdin, args.exclude, view)
+    output: TextIO
     if args.output:
         try:
-            Path(args.output).write_text(output, encoding="utf-8")
+            output = Path(args.output).open("w", encoding="utf-8")  # noqa: SIM115
         except OSError as exc:
             return _error(f"{args.output}: cannot write the report: {exc.strerror}")
-        if args.format != "text":
-            from ..reports.as_text import summary_line
-
-            print(summary_line(report), file=sys.stderr)
     else:
-        sys.stdout.write(output)
-        sys.stdout.flush()
-    return report.summary.exitCode
+        output = sys.stdout
+    try:
+        # Input errors always go to stderr; a text report on stdout need not repeat them.
+        sink = sink_for(args.format, output, verbose=args.verbose, errors=bool(args.output))
+        summary = check_stream(
+            engine,
+            args.paths,
+            stdin,
+            engine.default_version,
+            runtime_classes,
+            view,
+            sink,
+            mutate=args.mutate,
+            fail_on=args.fail_on,
+            strict=args.strict,
+            exclude=args.exclude,
+            verbose=args.verbose,
+        )
+    finally:
+        if args.output:
+            output.close()
+        else:
+            sys.stdout.flush()
+    if args.output and args.format != "text":
+        from ..reports.stream import summary_line
+
+        print(summary_line(summary, str(engine.default_version)), file=sys.stderr)
+    return summary.exitCode
 
 
 def _cluster_view(engine: Engine, kubeconfig: str | None, context: str | None) -> ClusterView | str:
@@ -191,136 +217,225 @@ def _cluster_view(engine: Engine, kubeconfig: str | None, context: str | None) -
 
 
 def _runtime_classes(
-    engine: Engine, inputs: Inputs, view: ClusterView | None
+    engine: Engine,
+    paths: list[str],
+    stdin: IO[bytes] | None,
+    exclude: list[str],
+    view: ClusterView | None,
 ) -> Mapping[str, RuntimeClassInfo]:
     """The config's RuntimeClasses, under the cluster's, under the ones in the input: what the
-    input ships is what will run, so it wins."""
+    input ships is what will run, so it wins. Only files that name RuntimeClass are read for
+    them (a pass before the check, which then streams)."""
     from ..engine.osinfer import runtime_class_index
+    from ..manifests import Manifest, iter_inputs
 
     merged: dict[str, RuntimeClassInfo] = dict(engine.runtime_classes)
     if view is not None:
         merged.update(view.runtime_classes() or {})
-    merged.update(runtime_class_index(m.obj for m in inputs.manifests))
+    found: list[dict[str, Any]] = []
+    for path in _files_naming(paths, stdin, exclude, b"RuntimeClass"):
+        source = [path] if path != "-" else ["-"]
+        for item in iter_inputs(source, stdin, exclude):
+            if isinstance(item, Manifest) and item.obj.get("kind") == "RuntimeClass":
+                found.append(item.obj)
+    if stdin is not None:
+        stdin.seek(0)
+    merged.update(runtime_class_index(found))
     return merged
 
 
-def build_report(
+def _files_naming(
+    paths: list[str], stdin: IO[bytes] | None, exclude: list[str], needle: bytes
+) -> list[str]:
+    from pathlib import Path
+
+    from ..manifests import MANIFEST_SUFFIXES
+
+    files: list[str] = []
+    for raw in paths:
+        if raw == "-":
+            if stdin is not None and needle in stdin.getvalue():  # type: ignore[attr-defined]
+                files.append("-")
+            continue
+        path = Path(raw)
+        candidates = (
+            [p for p in path.rglob("*") if p.suffix.lower() in MANIFEST_SUFFIXES]
+            if path.is_dir()
+            else [path]
+        )
+        for candidate in candidates:
+            try:
+                if needle in candidate.read_bytes():
+                    files.append(str(candidate))
+            except OSError:
+                continue  # the check itself reports what cannot be read
+    return files
+
+
+@dataclass
+class _Tally:
+    """The counts the summary reports, kept as objects stream past."""
+
+    files: int = 0
+    objects: int = 0
+    checked: int = 0
+    oses: Counter[str] = field(default_factory=Counter)
+    actions: Counter[str] = field(default_factory=Counter)
+    exempted: int = 0
+    denied_objects: int = 0
+    errors: int = 0
+    skipped_kinds: Counter[str] = field(default_factory=Counter)
+    blocking: bool = False
+
+
+def check_stream(
     engine: Engine,
-    inputs: Inputs,
+    paths: list[str],
+    stdin: IO[bytes] | None,
     version: KubeVersion,
     runtime_classes: Mapping[str, RuntimeClassInfo],
     view: ClusterView | None,
-    mutate: bool,
-    fail_on: str,
-) -> Report:
+    sink: Sink,
+    *,
+    mutate: bool = False,
+    fail_on: str = "deny",
+    strict: bool = False,
+    exclude: list[str] | None = None,
+    verbose: bool = False,
+) -> Summary:
+    """Read, judge and report each document in turn (one document's objects in memory at a
+    time); return the summary the sink ended with."""
     from .. import __version__
-    from ..reports.model import (
-        ErrorRecord,
-        FindingRecord,
-        ObjectRecord,
-        Report,
-        Summary,
-    )
+    from ..manifests import FileDone, InputError, Manifest, NoManifests, Skipped, iter_inputs
+    from ..reports.model import ErrorRecord, ObjectRecord, Summary
     from ..reports.records import finding_records, rule_records
+    from ..reports.stream import RunInfo
 
-    objects: list[ObjectRecord] = []
-    findings: list[FindingRecord] = []
-    errors = [ErrorRecord(file=e.file, line=e.line, message=e.message) for e in inputs.errors]
-    for skipped in inputs.skipped:
-        objects.append(
-            ObjectRecord(
-                file=skipped.file,
-                line=skipped.line,
-                kind=None,
-                namespace=None,
-                name=None,
-                checked=False,
-                skippedReason=skipped.reason,
-            )
-        )
     failing = frozenset({"deny"} if fail_on == "deny" else {"deny", "warn"})
-    for manifest in inputs.manifests:
-        evaluation = _evaluate(engine, manifest, version, runtime_classes, view, mutate, errors)
-        if evaluation is None:
-            continue
-        if not evaluation.checked:
-            objects.append(
+    tally = _Tally()
+    sink.begin(RunInfo(__version__, str(version), rule_records(engine.catalog, version)))
+
+    def error(file: str, line: int | None, message: str) -> None:
+        tally.errors += 1
+        print(
+            f"winpod check: error: {f'{file}:{line}' if line else file}: {message}", file=sys.stderr
+        )
+        sink.error(ErrorRecord(file=file, line=line, message=message))
+
+    def skipped(record: ObjectRecord) -> None:
+        tally.objects += 1
+        tally.skipped_kinds[record.kind or "(no kind)"] += 1
+        sink.object(record, [])
+
+    for item in iter_inputs(paths, stdin, exclude or ()):
+        if isinstance(item, InputError):
+            error(item.file, item.line, item.message)
+        elif isinstance(item, NoManifests):
+            if strict:
+                error(item.path, None, f"{item.reason} (--strict)")
+            elif verbose:
+                print(f"winpod check: {item.path}: {item.reason}", file=sys.stderr)
+        elif isinstance(item, FileDone):
+            tally.files += 1
+            if item.items == 0:
+                if strict:
+                    error(item.file, None, "no objects: the file is empty (--strict)")
+                elif verbose:
+                    print(f"winpod check: {item.file}: no objects (empty file)", file=sys.stderr)
+        elif isinstance(item, Skipped):
+            if strict:
+                error(item.file, item.line, f"{item.reason} (--strict)")
+                continue
+            skipped(
                 ObjectRecord(
-                    file=manifest.file,
-                    line=manifest.line,
+                    file=item.file,
+                    line=item.line,
+                    kind=None,
+                    namespace=None,
+                    name=None,
+                    checked=False,
+                    skippedReason=item.reason,
+                )
+            )
+        elif isinstance(item, Manifest):
+            judged = _evaluate(engine, item, version, runtime_classes, view, mutate, error)
+            if judged is None:
+                continue
+            evaluation, prefix = judged
+            if not evaluation.checked:
+                skipped(
+                    ObjectRecord(
+                        file=item.file,
+                        line=item.line,
+                        kind=evaluation.kind,
+                        namespace=evaluation.namespace,
+                        name=evaluation.name,
+                        checked=False,
+                        skippedReason=evaluation.skipped_reason,
+                    )
+                )
+                continue
+            records = finding_records(
+                evaluation,
+                failing=failing,
+                file=item.file,
+                line_of=partial(_line_of_finding, item),
+            )
+            records.sort(key=lambda r: r.line or 0)  # reading order; stable within a line
+            decision = evaluation.os
+            tally.objects += 1
+            tally.checked += 1
+            tally.oses[decision.os if decision else "unknown"] += 1
+            for record in records:
+                if record.exempted:
+                    tally.exempted += 1
+                else:
+                    tally.actions[record.action] += 1
+                tally.blocking = tally.blocking or record.blocks
+            tally.denied_objects += evaluation.denied
+            sink.object(
+                ObjectRecord(
+                    file=item.file,
+                    line=item.line,
                     kind=evaluation.kind,
                     namespace=evaluation.namespace,
                     name=evaluation.name,
-                    checked=False,
-                    skippedReason=evaluation.skipped_reason,
-                )
+                    checked=True,
+                    os=decision.os if decision else "unknown",
+                    osEvidence=_evidence(decision),
+                    osEvidencePath=_evidence_path(decision, prefix),
+                    skippedReason=None,
+                    denied=evaluation.denied,
+                    findings=[],
+                ),
+                records,
             )
-            continue
-        records = finding_records(
-            evaluation,
-            failing=failing,
-            file=manifest.file,
-            line_of=partial(_line_of_finding, manifest),
-        )
-        records.sort(key=lambda r: r.line or 0)  # reading order; stable within a line
-        indexes = list(range(len(findings), len(findings) + len(records)))
-        findings.extend(records)
-        decision = evaluation.os
-        objects.append(
-            ObjectRecord(
-                file=manifest.file,
-                line=manifest.line,
-                kind=evaluation.kind,
-                namespace=evaluation.namespace,
-                name=evaluation.name,
-                checked=True,
-                os=decision.os if decision else "unknown",
-                osEvidence=_evidence(decision),
-                osEvidencePath=_evidence_path(decision, manifest.obj),
-                denied=evaluation.denied,
-                findings=indexes,
-            )
-        )
-
-    checked = [o for o in objects if o.checked]
-    counted = [f for f in findings if not f.exempted]
-    actions = Counter(f.action for f in counted)
-    oses = Counter(o.os for o in checked)
-    skipped_kinds = Counter(o.kind or "(no kind)" for o in objects if not o.checked)
-    if errors:
+    if tally.errors:
         exit_code = EXIT_ERROR
-    elif any(f.blocks for f in findings):
+    elif tally.blocking:
         exit_code = EXIT_DENIED
     else:
         exit_code = EXIT_OK
     summary = Summary(
-        files=len(inputs.files),
-        objects=len(objects),
-        checked=len(checked),
-        skipped=len(objects) - len(checked),
-        windows=oses["windows"],
-        linux=oses["linux"],
-        unknown=oses["unknown"],
-        deny=actions["deny"],
-        warn=actions["warn"],
-        audit=actions["audit"],
-        exempted=len(findings) - len(counted),
-        deniedObjects=sum(1 for o in checked if o.denied),
-        errors=len(errors),
-        skippedKinds=dict(sorted(skipped_kinds.items())),
-        failOn=fail_on,
+        files=tally.files,
+        objects=tally.objects,
+        checked=tally.checked,
+        skipped=tally.objects - tally.checked,
+        windows=tally.oses["windows"],
+        linux=tally.oses["linux"],
+        unknown=tally.oses["unknown"],
+        deny=tally.actions["deny"],
+        warn=tally.actions["warn"],
+        audit=tally.actions["audit"],
+        exempted=tally.exempted,
+        deniedObjects=tally.denied_objects,
+        errors=tally.errors,
+        skippedKinds=dict(sorted(tally.skipped_kinds.items())),
+        failOn="deny" if fail_on == "deny" else "warn",
         exitCode=exit_code,
     )
-    rules = rule_records(engine.catalog, version)
-    return Report(
-        winpod=__version__,
-        kubernetesVersion=str(version),
-        summary=summary,
-        objects=objects,
-        findings=findings,
-        errors=errors,
-        rules=rules,
-    )
+    sink.end(summary)
+    return summary
 
 
 def _line_of_finding(manifest: Manifest, finding: Finding) -> int:
@@ -340,15 +455,10 @@ def _evidence(decision: OSDecision | None) -> str:
     return deciding.reason
 
 
-def _evidence_path(decision: OSDecision | None, obj: dict[str, Any]) -> str | None:
+def _evidence_path(decision: OSDecision | None, prefix: str) -> str | None:
     """Where the deciding evidence is, rooted at the object like the findings' paths."""
-    from ..engine.visit import pod_template_of
-
     deciding = decision.deciding if decision is not None else None
-    if deciding is None:
-        return None
-    template = pod_template_of(obj)
-    return (template.prefix if template is not None else "") + deciding.path
+    return prefix + deciding.path if deciding is not None else None
 
 
 def _evaluate(
@@ -358,12 +468,12 @@ def _evaluate(
     runtime_classes: Mapping[str, RuntimeClassInfo],
     view: ClusterView | None,
     mutate: bool,
-    errors: list[Any],
-) -> Evaluation | None:
+    error: Callable[[str, int | None, str], None],
+) -> tuple[Evaluation, str] | None:
+    """The evaluation and the path prefix of the object's pod template."""
     from ..engine.judge import context_of, judge
     from ..engine.subject import subject_of
     from ..engine.visit import ShapeError
-    from ..reports.model import ErrorRecord
 
     obj = manifest.obj
     try:
@@ -371,19 +481,18 @@ def _evaluate(
         context = context_of(
             view, subject.namespace, version=version, runtime_classes=runtime_classes
         )
-        return judge(engine, subject, context, mutate=mutate).evaluation
+        evaluation = judge(engine, subject, context, mutate=mutate).evaluation
+        return evaluation, subject.template.prefix if subject.template is not None else ""
     except ShapeError as exc:
-        errors.append(
-            ErrorRecord(file=manifest.file, line=manifest.line, message=f"{_ref(obj)}: {exc}")
-        )
+        error(manifest.file, manifest.line, f"{_ref(obj)}: {exc}")
+    except RecursionError:
+        error(manifest.file, manifest.line, f"{_ref(obj)}: nested too deep to judge")
     except Exception as exc:  # an engine bug must not hide the other files' results
-        errors.append(
-            ErrorRecord(
-                file=manifest.file,
-                line=manifest.line,
-                message=f"{_ref(obj)}: internal error in winpod ({type(exc).__name__}: {exc});"
-                " please report it",
-            )
+        error(
+            manifest.file,
+            manifest.line,
+            f"{_ref(obj)}: internal error in winpod ({type(exc).__name__}: {exc});"
+            " please report it",
         )
     return None
 

@@ -88,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..config import ConfigError, load_config
     from ..engine.evaluate import Engine
+    from ..engine.kubeversion import beyond_latest
     from ..engine.mutate import mutate_pod
     from ..engine.osinfer import runtime_class_index
     from ..engine.visit import ShapeError
@@ -98,6 +99,9 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, ValueError) as exc:
         print(f"winpod mutate: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    note = beyond_latest(engine.default_version)
+    if note:
+        print(f"winpod mutate: warning: {note}", file=sys.stderr)
     inputs = read_inputs(args.paths)
     failed = bool(inputs.errors)
     for error in inputs.errors:
@@ -117,6 +121,14 @@ def run(args: argparse.Namespace) -> int:
             result = mutate_pod(engine, pod, runtime_classes=runtime)
         except ShapeError as exc:
             print(f"{where}: {kind}: {exc}", file=sys.stderr)
+            failed = True
+            continue
+        except Exception as exc:  # an engine bug must not hide the other objects
+            print(
+                f"{where}: {kind}: internal error in winpod ({type(exc).__name__}: {exc});"
+                " please report it",
+                file=sys.stderr,
+            )
             failed = True
             continue
         ref = _ref(manifest.obj)

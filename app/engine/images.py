@@ -117,6 +117,7 @@ def _compile_globs(patterns: Iterable[str]) -> re.Pattern[str] | None:
     return re.compile("|".join(parts)) if parts else None
 
 
+@lru_cache(maxsize=4096)  # a cluster runs few distinct images; pods repeat them
 def default_user_of(image: str) -> str | None:
     """The user a Windows base image runs as when nothing sets runAsUserName: Nano Server images
     run as ContainerUser, Server Core and Server as ContainerAdministrator; None: not known."""

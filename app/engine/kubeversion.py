@@ -32,3 +32,13 @@ def parse_version(text: str) -> KubeVersion:
 
 
 LATEST = parse_version(LATEST_KNOWN)
+
+
+def beyond_latest(version: KubeVersion) -> str | None:
+    """What to tell a user who targets a release newer than any the catalog knows."""
+    if version <= LATEST:
+        return None
+    return (
+        f"Kubernetes {version} is newer than the latest release winpod knows ({LATEST}):"
+        f" judging with {LATEST}'s rules and apiserver facts"
+    )

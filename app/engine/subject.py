@@ -29,6 +29,8 @@ _SPEC_TYPES = (
     ("overhead", dict),
     *((key, list) for key in ("volumes", "tolerations", *CONTAINER_KINDS)),
 )
+# Lists the rules walk item by item: each item must be an object.
+_OBJECT_LISTS = ("volumes", "tolerations")
 _CONTAINER_TYPES = (
     ("securityContext", dict),
     ("resources", dict),
@@ -78,6 +80,8 @@ def subject_of(obj: Any, *, kind: str | None = None, namespace: str | None = Non
         namespace = raw_namespace
     template = pod_template_of(obj, resolved)
     if template is not None:
+        if template.prefix:  # a workload: its own metadata too (the pod's is checked below)
+            _expect(obj, "metadata", dict, "")
         check_shape(template)
     return Subject(obj, resolved, name, namespace, template)
 
@@ -88,10 +92,23 @@ def check_shape(template: PodTemplate) -> None:
     metadata = _expect(pod, "metadata", dict, prefix)
     if metadata:
         _check(metadata, _METADATA_TYPES, prefix + "metadata.")
+        for key in ("labels", "annotations"):
+            for name, value in (metadata.get(key) or {}).items():
+                if not isinstance(value, str):
+                    raise ShapeError(
+                        f"{prefix}metadata.{key}[{name!r}]: expected a string, got"
+                        f" {type_name(value)} (quote it in YAML)"
+                    )
     spec = _expect(pod, "spec", dict, prefix)
     if not spec:
         return
     _check(spec, _SPEC_TYPES, prefix + "spec.")
+    for key in _OBJECT_LISTS:
+        for index, item in enumerate(spec.get(key) or ()):
+            if not isinstance(item, dict):
+                raise ShapeError(
+                    f"{prefix}spec.{key}[{index}]: expected an object, got {type_name(item)}"
+                )
     for kind in CONTAINER_KINDS:
         for index, container in enumerate(spec.get(kind) or ()):
             if not isinstance(container, dict):

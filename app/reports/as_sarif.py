@@ -11,14 +11,13 @@ long run's log is streamed.
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Iterable
 from pathlib import PurePath
 from typing import Any, TextIO
 from urllib.parse import quote
 
-from .model import ErrorRecord, FindingRecord, Report, RuleRecord
+from .model import ErrorRecord, FindingRecord, RuleRecord
 from .records import finding_text
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -131,12 +130,3 @@ class SarifStream:
         self.out.write('\n      ],\n      "invocations": [')
         self.out.write(json.dumps(invocation, ensure_ascii=False))
         self.out.write("]\n    }\n  ]\n}\n")
-
-
-def render_sarif(report: Report) -> str:
-    out = io.StringIO()
-    stream = SarifStream(out, report.rules, report.winpod, report.kubernetesVersion)
-    for finding in report.findings:
-        stream.result(finding)
-    stream.finish(report.summary.exitCode, report.errors)
-    return out.getvalue()

@@ -34,7 +34,7 @@ def finding_records(
         records.append(
             FindingRecord(
                 rule=finding.rule,
-                action=action,
+                action=action,  # type: ignore[arg-type]  # an Action value is one of these
                 kind=evaluation.kind,
                 namespace=evaluation.namespace,
                 name=evaluation.name,

@@ -14,7 +14,6 @@ CASES = {
     "merge key": "kind: Pod\nmetadata: {name: a}\nbase: &b {a: 1}\nx: {<<: *b, c: 2}\n",
     "timestamp": "kind: Pod\nmetadata: {name: a, creationTimestamp: 2001-12-14}\n",
     "shared alias": "kind: Pod\nmetadata: {name: a}\nx: &s {b: 1}\ny: *s\n",
-    "recursive alias": "kind: Pod\nmetadata: {name: a}\nx: &r [1, *r]\n",
     "binary and set": "kind: Pod\nmetadata: {name: a}\nb: !!binary aGk=\ns: !!set {a, b}\n",
     "several documents": "kind: Pod\nmetadata: {name: a}\n---\n---\nkind: Pod\nmetadata: {name: b}\n",
 }
@@ -35,3 +34,13 @@ def test_an_alias_stays_one_object_as_pyyaml_makes_it(tmp_path: Path) -> None:
     path.write_text(CASES["shared alias"])
     obj = read_inputs([str(path)]).manifests[0].obj
     assert obj["x"] is obj["y"]
+
+
+def test_a_recursive_alias_is_refused_since_it_expands_forever(tmp_path: Path) -> None:
+    path = tmp_path / "m.yaml"
+    path.write_text("kind: Pod\nmetadata: {name: a}\nx: &r [1, *r]\n")
+    inputs = read_inputs([str(path)])
+    assert inputs.manifests == []
+    assert [e.message for e in inputs.errors] == [
+        "not a manifest: a YAML alias contains itself (it expands forever)"
+    ]

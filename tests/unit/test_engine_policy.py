@@ -147,7 +147,7 @@ def test_a_structurally_broken_pod_raises_a_shape_error_naming_the_path() -> Non
 def test_odd_typed_fields_inside_a_container_do_not_crash_the_engine() -> None:
     pod = minimal_windows_pod()
     pod["spec"]["containers"][0].update(image=7, workingDir=["x"], command="not a list")
-    pod["spec"]["volumes"] = [None, "x", {"emptyDir": "y"}]
+    pod["spec"]["volumes"] = [{"emptyDir": "y"}, {"name": 3, "secret": ["x"]}]
     pod["spec"]["nodeSelector"] = {"kubernetes.io/os": "windows", "x": None}
     result = Engine().evaluate(pod)
     assert result.checked
@@ -173,3 +173,27 @@ def test_finding_lines_name_path_reason_fix_and_rule() -> None:
     assert line.startswith("spec.containers[0].securityContext.privileged: ")
     assert "HostProcess" in line and line.endswith("(rule windows-privileged)")
     assert not line.lower().startswith("warning")
+
+
+@pytest.mark.parametrize(
+    ("change", "path"),
+    [
+        (lambda pod: pod["spec"].update(volumes=[["a"], ["b"]]),
+         r"spec\.volumes\[0\]: expected an object, got a list"),
+        (lambda pod: pod["spec"].update(tolerations=["os"]),
+         r"spec\.tolerations\[0\]: expected an object, got a string"),
+        (lambda pod: pod["metadata"].update(labels={"version": 1.0}),
+         r"metadata\.labels\['version'\]: expected a string, got a number"),
+        (lambda pod: pod["spec"].update(volumes=3),
+         r"spec\.volumes: expected a list, got an integer"),
+    ],
+)
+def test_lists_and_labels_of_the_wrong_shape_are_shape_errors_naming_the_path(
+    change: Any, path: str
+) -> None:
+    from winpod.engine.visit import ShapeError
+
+    pod = minimal_windows_pod()
+    change(pod)
+    with pytest.raises(ShapeError, match=path):
+        Engine().evaluate(pod)
