@@ -516,27 +516,32 @@ def path_steps(path: str) -> list[str | int]:
     return steps
 
 
-def line_of(manifest: Manifest, path: str) -> int:
-    """The 1-based line of the deepest node of `path` that exists in the source (a key's own
-    line for mapping entries); the object's line when the source has no nodes (JSON)."""
+def position_of(manifest: Manifest, path: str) -> tuple[int, int]:
+    """The 1-based (line, column) of the deepest node of `path` that exists in the source (a
+    key's own position for mapping entries); the object's line and column 1 when the source
+    has no nodes (JSON)."""
     node = manifest.node
     if node is None:
-        return manifest.line
-    line = node.start_mark.line + 1
+        return manifest.line, 1
+    mark = node.start_mark
     for step in path_steps(path):
         if isinstance(step, int):
             if not isinstance(node, yaml.SequenceNode) or step >= len(node.value):
                 break
             node = node.value[step]
-            line = node.start_mark.line + 1
+            mark = node.start_mark
         else:
             if not isinstance(node, yaml.MappingNode):
                 break
             for key_node, value_node in node.value:
                 if isinstance(key_node, yaml.ScalarNode) and key_node.value == step:
                     node = value_node
-                    line = key_node.start_mark.line + 1
+                    mark = key_node.start_mark
                     break
             else:
                 break
-    return line
+    return mark.line + 1, mark.column + 1
+
+
+def line_of(manifest: Manifest, path: str) -> int:
+    return position_of(manifest, path)[0]

@@ -89,6 +89,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--context", metavar="NAME", help="with --cluster: this kubeconfig context")
     parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="text format: leave out objects with nothing to report",
+    )
+    parser.add_argument(
         "--strict",
         action="store_true",
         help="also fail (exit 2) on an empty file, a directory with no manifests, and a"
@@ -177,7 +183,17 @@ def _run(args: argparse.Namespace) -> int:
         output = sys.stdout
     try:
         # Input errors always go to stderr; a text report on stdout need not repeat them.
-        sink = sink_for(args.format, output, verbose=args.verbose, errors=bool(args.output))
+        import shutil
+
+        width = shutil.get_terminal_size().columns if output.isatty() else None
+        sink = sink_for(
+            args.format,
+            output,
+            verbose=args.verbose,
+            errors=bool(args.output),
+            quiet=args.quiet,
+            width=width,
+        )
         summary = check_stream(
             engine,
             args.paths,
@@ -379,7 +395,7 @@ def check_stream(
                 evaluation,
                 failing=failing,
                 file=item.file,
-                line_of=partial(_line_of_finding, item),
+                position_of=partial(_position_of_finding, item),
             )
             records.sort(key=lambda r: r.line or 0)  # reading order; stable within a line
             decision = evaluation.os
@@ -438,10 +454,10 @@ def check_stream(
     return summary
 
 
-def _line_of_finding(manifest: Manifest, finding: Finding) -> int:
-    from ..manifests import line_of
+def _position_of_finding(manifest: Manifest, finding: Finding) -> tuple[int, int]:
+    from ..manifests import position_of
 
-    return line_of(manifest, finding.path)
+    return position_of(manifest, finding.path)
 
 
 def _evidence(decision: OSDecision | None) -> str:

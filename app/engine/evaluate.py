@@ -254,7 +254,9 @@ class Engine:
             rejects = path in rejected
             if rejects and stamped:
                 action = Action.DENY  # the apiserver refuses the pod whatever winpod's action
+            would_deny = False
             if cap is not None and ACTION_RANK[action] > ACTION_RANK[cap]:
+                would_deny = action is Action.DENY
                 action = cap
             exempted = rule.id in exemptions or "*" in exemptions
             findings.append(
@@ -267,6 +269,7 @@ class Engine:
                     exempted=exempted,
                     exemption_reason=reason if exempted else None,
                     apiserver_rejects=rejects,
+                    would_deny=would_deny and not exempted,
                 )
             )
         return result

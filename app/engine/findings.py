@@ -20,6 +20,9 @@ class Finding:
     exemption_reason: str | None = None
     # The apiserver rejects this field outright once spec.os.name is windows.
     apiserver_rejects: bool = False
+    # A deny that a warn-only cap (maxAction, config or namespace) made weaker: enforcement
+    # would deny it, so a rollout can count what it will block before it blocks it.
+    would_deny: bool = False
 
     @property
     def blocks(self) -> bool:

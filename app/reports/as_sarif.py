@@ -55,6 +55,8 @@ def result_of(finding: FindingRecord, rule_index: dict[str, int]) -> dict[str, A
         physical: dict[str, Any] = {"artifactLocation": {"uri": artifact_uri(finding.file)}}
         if finding.line:
             physical["region"] = {"startLine": finding.line}
+            if finding.column:
+                physical["region"]["startColumn"] = finding.column
         location = {"physicalLocation": physical, **location}
     result: dict[str, Any] = {
         "ruleId": finding.rule,

@@ -30,6 +30,9 @@ class FindingRecord:
     exempted: bool = False
     exemptionReason: str | None = None
     blocks: bool = False  # fails the check under the chosen --fail-on
+    column: int | None = None  # 1-based, where the field is written (YAML); added in 0.2
+    # Enforcement would deny it: a warn-only cap (maxAction) made it weaker. Added in 0.2.
+    wouldDeny: bool = False
 
 
 @dataclass(slots=True, kw_only=True)

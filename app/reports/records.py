@@ -24,13 +24,14 @@ def finding_records(
     *,
     failing: frozenset[str] = frozenset({"deny"}),
     file: str | None = None,
-    line_of: Callable[[Finding], int] | None = None,
+    position_of: Callable[[Finding], tuple[int, int]] | None = None,
 ) -> list[FindingRecord]:
     """One record per finding. `failing`: the actions that make the run fail (--fail-on);
     an exempted finding never blocks, and is still reported."""
     records: list[FindingRecord] = []
     for finding in evaluation.findings:
         action = finding.action.value
+        line, column = position_of(finding) if position_of is not None else (None, None)
         records.append(
             FindingRecord(
                 rule=finding.rule,
@@ -42,10 +43,12 @@ def finding_records(
                 message=finding.message,
                 fix=finding.fix,
                 file=file,
-                line=line_of(finding) if line_of is not None else None,
+                line=line,
+                column=column,
                 exempted=finding.exempted,
                 exemptionReason=finding.exemption_reason,
                 blocks=action in failing and not finding.exempted,
+                wouldDeny=finding.would_deny,
             )
         )
     return records

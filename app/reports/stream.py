@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import tempfile
+import textwrap
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import IO, Protocol, TextIO
@@ -19,7 +21,6 @@ from typing import IO, Protocol, TextIO
 import orjson
 
 from .model import SCHEMA_VERSION, ErrorRecord, FindingRecord, ObjectRecord, RuleRecord, Summary
-from .records import finding_text
 
 _WIDTH = 5  # "audit"
 
@@ -54,26 +55,96 @@ def _copy(spool: IO[str], out: TextIO) -> None:
 
 # --- text --------------------------------------------------------------------------------------
 
+_CONTAINER = re.compile(
+    r"^(?P<prefix>.*?\bspec\.)(?P<kind>initContainers|containers|"
+    r"ephemeralContainers)\[(?P<index>\d+)\]\.(?P<rest>.+)$"
+)
 
-def _header(obj: ObjectRecord) -> str:
+
+def _object_ref(obj: ObjectRecord) -> str:
     where = f"{obj.namespace}/" if obj.namespace else ""
     name = obj.name or "(unnamed)"
-    ref = f"{obj.kind} {where}{name}" if obj.kind else f"(no kind) {name if obj.name else ''}"
-    head = f"{obj.file}:{obj.line}  {ref.rstrip()}"
-    if not obj.checked:
-        # The engine's reason lists every checked kind; once per object is noise here.
-        reason = (obj.skippedReason or "not checked").split(" (checked:")[0]
-        return f"{head}  skipped: {reason}"
-    return f"{head}  (OS: {obj.os} — {obj.osEvidence})"
+    return f"{obj.kind} {where}{name}" if obj.kind else "(no kind)"
+
+
+@dataclass
+class _Line:
+    """One reported line: a finding, or the same rule's finding on several containers."""
+
+    first: FindingRecord
+    prefix: str  # the path before the container, e.g. spec.template.spec.
+    rest: str  # the path after it, e.g. resources.limits.memory
+    containers: dict[str, list[int]] = field(default_factory=dict)  # kind -> indexes
+
+    def path(self) -> str:
+        if sum(len(indexes) for indexes in self.containers.values()) < 2:
+            return self.first.path
+        named = ", ".join(_ranges(kind, indexes) for kind, indexes in self.containers.items())
+        return f"{self.prefix}{named}: {self.rest}"
+
+
+def _ranges(kind: str, indexes: list[int]) -> str:
+    """initContainers[0..38] or containers[0,2] for the indexes of one kind of container."""
+    runs: list[str] = []
+    start = previous = indexes[0]
+    for index in [*indexes[1:], None]:
+        if index is not None and index == previous + 1:
+            previous = index
+            continue
+        runs.append(str(start) if start == previous else f"{start}..{previous}")
+        if index is not None:
+            start = previous = index
+    return f"{kind}[{','.join(runs)}]"
+
+
+def aggregate(findings: list[FindingRecord]) -> list[_Line]:
+    """Findings of one object as the lines the text format shows: the same rule saying the same
+    about several containers is one line naming them all."""
+    lines: list[_Line] = []
+    by_key: dict[tuple[str, ...], _Line] = {}
+    for finding in findings:
+        match = _CONTAINER.match(finding.path)
+        if match is None:
+            lines.append(_Line(finding, "", ""))
+            continue
+        key = (
+            finding.rule,
+            finding.action,
+            match["prefix"],
+            match["rest"],
+            finding.message,
+            finding.fix,
+            str(finding.exempted),
+        )
+        line = by_key.get(key)
+        if line is None:
+            line = _Line(finding, match["prefix"], match["rest"])
+            by_key[key] = line
+            lines.append(line)
+        line.containers.setdefault(match["kind"], []).append(int(match["index"]))
+    return lines
 
 
 class TextSink:
-    """One block per object (file:line, kind, name, OS and why), one line per finding, then
-    the input errors and the summary. Skipped objects and audit notes only with verbose."""
+    """Compiler-style: each finding line starts with FILE:LINE:COL: (editors and CI annotators
+    jump to it), then the action, the rule, the object, the path, what Windows does and the fix.
+    One header line per object; `quiet` leaves out objects with nothing to say; audit notes and
+    skipped objects only with `verbose`. Then the input errors, a per-rule summary and the
+    totals. Long lines wrap at `width` (a terminal's), never when writing to a file or pipe."""
 
-    def __init__(self, out: TextIO, *, verbose: bool = False, errors: bool = True) -> None:
+    def __init__(
+        self,
+        out: TextIO,
+        *,
+        verbose: bool = False,
+        errors: bool = True,
+        quiet: bool = False,
+        width: int | None = None,
+    ) -> None:
         self.out, self.verbose, self.show_errors = out, verbose, errors
+        self.quiet, self.width = quiet, width
         self.errors: list[ErrorRecord] = []
+        self.rules: dict[tuple[str, str], list[int]] = {}  # (rule, action) -> [findings, objects]
         self.wrote = False
         self.info = RunInfo("", "")
 
@@ -81,17 +152,31 @@ class TextSink:
         self.info = info
 
     def object(self, record: ObjectRecord, findings: list[FindingRecord]) -> None:
+        where = f"{record.file}:{record.line}:"
         if not record.checked:
             if self.verbose:
-                self._line(_header(record))
+                reason = (record.skippedReason or "not checked").split(" (checked:")[0]
+                self._line(f"{where} skipped {_object_ref(record)}: {reason}")
             return
-        self._line(_header(record))
+        for finding in findings:
+            counts = self.rules.setdefault((finding.rule, finding.action), [0, 0])
+            counts[0] += 1
+        for rule_action in {(f.rule, f.action) for f in findings}:
+            self.rules[rule_action][1] += 1
         shown = [f for f in findings if self.verbose or f.action != "audit"]
-        if not shown:
-            self._line("  ok")
-        for finding in shown:
+        if not shown and self.quiet:
+            return
+        state = "ok" if not shown else ("denied" if record.denied else "checked")
+        self._line(f"{where} {state} {_object_ref(record)} (OS: {record.os} — {record.osEvidence})")
+        for line in aggregate(shown):
+            first = line.first
+            position = f"{first.file}:{first.line}:{first.column or 1}:"
+            action = first.action + (" (would deny)" if first.wouldDeny else "")
+            exempt = f" exempted ({first.exemptionReason})" if first.exempted else ""
             self._line(
-                f"  {finding.action:<{_WIDTH}}  line {finding.line}  {finding_text(finding)}"
+                f"{position} {action} {first.rule}:{exempt} {line.path()}: {first.message};"
+                f" {first.fix}",
+                hanging=True,
             )
 
     def error(self, record: ErrorRecord) -> None:
@@ -100,13 +185,31 @@ class TextSink:
 
     def end(self, summary: Summary) -> None:
         for error in self.errors:
-            where = f"{error.file}:{error.line}" if error.line else error.file
-            self._line(f"{where}  error: {error.message}")
+            where = f"{error.file}:{error.line}:" if error.line else f"{error.file}:"
+            self._line(f"{where} error: {error.message}")
+        if self.rules:
+            self._line("")
+            self._line("by rule:")
+            ordered = sorted(self.rules.items(), key=lambda item: (-item[1][0], item[0]))
+            for (rule, action), (count, objects) in ordered:
+                if action == "audit" and not self.verbose:
+                    continue
+                noun = "finding" if count == 1 else "findings"
+                where = "object" if objects == 1 else "objects"
+                self._line(f"  {action:<{_WIDTH}}  {rule}: {count} {noun} in {objects} {where}")
         if self.wrote:
             self.out.write("\n")
         self.out.write(summary_line(summary, self.info.kubernetes_version, self.verbose) + "\n")
 
-    def _line(self, text: str) -> None:
+    def _line(self, text: str, *, hanging: bool = False) -> None:
+        if self.width and hanging and len(text) > self.width:
+            text = textwrap.fill(
+                text,
+                width=self.width,
+                subsequent_indent="    ",
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
         self.out.write(text + "\n")
         self.wrote = True
 
@@ -338,9 +441,17 @@ class SarifSink:
         self.stream.finish(summary.exitCode, self.errors)
 
 
-def sink_for(fmt: str, out: TextIO, *, verbose: bool = False, errors: bool = True) -> Sink:
+def sink_for(
+    fmt: str,
+    out: TextIO,
+    *,
+    verbose: bool = False,
+    errors: bool = True,
+    quiet: bool = False,
+    width: int | None = None,
+) -> Sink:
     if fmt == "text":
-        return TextSink(out, verbose=verbose, errors=errors)
+        return TextSink(out, verbose=verbose, errors=errors, quiet=quiet, width=width)
     sinks: dict[str, type[JsonSink] | type[JunitSink] | type[SarifSink]] = {
         "json": JsonSink,
         "junit": JunitSink,

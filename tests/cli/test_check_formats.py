@@ -43,23 +43,18 @@ def sarif_schema() -> dict[str, Any]:
     return schema
 
 
-def test_text_groups_findings_under_their_object_with_file_and_line(winpod: Run) -> None:
+def test_text_puts_file_line_and_column_first_on_each_finding_line(winpod: Run) -> None:
     result = winpod("check", EXAMPLES)
     assert result.code == 1
     lines = result.out.splitlines()
     head = next(i for i, line in enumerate(lines) if "Pod ops/legacy-agent" in line)
-    assert lines[head].startswith(f"{EXAMPLES}/windows-pod-problems.yaml:")
+    assert lines[head].startswith(f"{EXAMPLES}/windows-pod-problems.yaml:3: denied Pod")
     assert "(OS: windows — " in lines[head]
-    block = []
-    for line in lines[head + 1 :]:
-        if not line.startswith("  "):
-            break
-        block.append(line)
-    deny = next(line for line in block if "windows-privileged" in line)
-    assert deny.split()[0] == "deny"
-    assert "securityContext.privileged:" in deny and "(rule windows-privileged)" in deny
+    deny = next(line for line in lines[head + 1 :] if "windows-privileged" in line)
+    assert deny.startswith(f"{EXAMPLES}/windows-pod-problems.yaml:16:9: deny windows-privileged: ")
+    assert "spec.containers[0].securityContext.privileged:" in deny
     assert lines[-1].startswith("winpod failed: ")
-    assert "1 deny" in lines[-1] or " deny" in lines[-1]
+    assert "1 deny" in lines[-1]
 
 
 def test_json_has_the_stable_top_level_schema(winpod: Run) -> None:

@@ -219,8 +219,8 @@ def test_skipped_kinds_are_counted_and_listed_with_verbose(winpod: Run, tmp_path
     assert quiet.code == 0
     assert "3 skipped" in quiet.out and "Service" not in quiet.out.splitlines()[0]
     loud = winpod("check", "-v", path)
-    assert "mixed.yaml:1  Service web  skipped: kind Service is not checked" in loud.out
-    assert "mixed.yaml:5  ConfigMap cfg  skipped" in loud.out
-    assert "mixed.yaml:9  (no kind)  skipped: no kind" in loud.out
+    assert "mixed.yaml:1: skipped Service web: kind Service is not checked" in loud.out
+    assert "mixed.yaml:5: skipped ConfigMap cfg" in loud.out
+    assert "mixed.yaml:9: skipped (no kind): no kind" in loud.out
     report = _report(winpod("check", "--format", "json", path).out)
     assert report["summary"]["skippedKinds"] == {"(no kind)": 1, "ConfigMap": 1, "Service": 1}
