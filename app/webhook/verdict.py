@@ -98,12 +98,32 @@ def short_warning(text: str) -> str:
 
 
 def finding_warning(finding: Finding) -> str:
-    """finding.line() on one line, cut in the middle if long so the rule id stays readable."""
+    """finding.line() on one line, at most MAX_WARNING_CHARS (what kubectl shows), keeping the
+    path, the fix and the rule id whole: the message gives way first (the full reason is in
+    `winpod check` and `winpod explain`), then the path's middle."""
     text = " ".join(finding.line().split())
     if len(text) <= MAX_WARNING_CHARS:
         return text
-    suffix = f" (rule {finding.rule})"
-    return _trim(text.removesuffix(suffix), MAX_WARNING_CHARS - len(suffix)) + suffix
+    head = "exempted (" + (finding.exemption_reason or "") + "): " if finding.exempted else ""
+    tail = f"; {' '.join(finding.fix.split())} (rule {finding.rule})"
+    path = finding.path
+    room = MAX_WARNING_CHARS - len(head) - len(path) - len(": ") - len(tail)
+    if room < _MIN_MESSAGE:
+        path = _trim_middle(path, len(path) - (_MIN_MESSAGE - room))
+        room = _MIN_MESSAGE
+    message = _trim(" ".join(finding.message.split()), room)
+    return _trim(f"{head}{path}: {message}{tail}", MAX_WARNING_CHARS)
+
+
+# A message cut to fewer characters says nothing: the path gives way instead.
+_MIN_MESSAGE = 24
+
+
+def _trim_middle(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    keep = max(limit - 1, 2)
+    return text[: keep // 3] + "…" + text[len(text) - (keep - keep // 3) :]
 
 
 def annotation_key(rule_id: str) -> str:

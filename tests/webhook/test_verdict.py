@@ -32,11 +32,20 @@ def evaluation(*findings: Finding) -> Evaluation:
     return Evaluation("Pod", "ns", "p", checked=True, findings=list(findings))
 
 
-def test_a_long_warning_is_cut_in_the_middle_and_keeps_its_rule_id() -> None:
+def test_a_long_warning_cuts_its_message_and_keeps_the_path_the_fix_and_the_rule_id() -> None:
     verdict = verdict_of(evaluation(finding("windows-long", Action.WARN, message="m" * 1000)))
     [warning] = verdict.warnings
-    assert len(warning) == MAX_WARNING_CHARS
-    assert warning.endswith("… (rule windows-long)")
+    assert len(warning) <= MAX_WARNING_CHARS
+    assert warning.startswith("spec.containers[0].x: mmm")
+    assert warning.endswith("m…; the fix (rule windows-long)")
+
+
+def test_a_long_path_gives_way_in_its_middle_before_the_fix_does() -> None:
+    path = "spec.jobTemplate.spec.template.spec." + "x" * 200
+    verdict = verdict_of(evaluation(finding("windows-long", Action.WARN, path=path)))
+    [warning] = verdict.warnings
+    assert len(warning) <= MAX_WARNING_CHARS and "…" in warning.split(": ")[0]
+    assert warning.endswith("; the fix (rule windows-long)")
 
 
 def test_a_multi_line_message_becomes_a_one_line_warning() -> None:
