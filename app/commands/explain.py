@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import textwrap
+from pathlib import Path
 
 HELP = "print one rule: what it checks, its actions by Kubernetes version, and its source"
 
@@ -28,8 +29,6 @@ def suggestions(wanted: str, known: list[str]) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from ..engine.rules import RuleError, load_catalog
 
     try:
@@ -66,9 +65,35 @@ def run(args: argparse.Namespace) -> int:
         out += [f"  {line}" for line in facts]
     if spec.notes:
         out += ["", "notes:", wrap(spec.notes)]
+    out += _examples(catalog.files[spec.id])
+    out += [
+        "",
+        "exempt one object (its pod, or a workload's pod template):",
+        "  metadata:",
+        "    annotations:",
+        f'      winpod.io/exempt: "{spec.id}"',
+        '      winpod.io/exempt-reason: "why this rule does not apply here"',
+        "",
+        "change its action (in the config file: deny | warn | audit | off):",
+        "  rules:",
+        f"    {spec.id}: warn",
+        "  namespaces:          # or for one namespace only",
+        f"    legacy-apps: {{rules: {{{spec.id}: audit}}}}",
+    ]
     out += ["", f"source: {spec.source}", f"rule file: {catalog.files[spec.id]}"]
     print("\n".join(out))
     return 0
+
+
+def _examples(rule_file: Path) -> list[str]:
+    """The rule's failing and passing examples (its own test fixtures, shipped beside it)."""
+    lines: list[str] = []
+    for verdict in ("fail", "pass"):
+        example = rule_file.parent / "examples" / f"{rule_file.stem}.{verdict}.yaml"
+        if example.is_file():
+            lines += ["", f"{'a failing' if verdict == 'fail' else 'a passing'} example:"]
+            lines += [f"  {line}" for line in example.read_text(encoding="utf-8").splitlines()]
+    return lines
 
 
 def _apiserver_facts(rule_id: str) -> list[str]:

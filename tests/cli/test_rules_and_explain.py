@@ -43,3 +43,14 @@ def test_explain_an_unknown_rule_exits_2_with_suggestions(winpod: Run) -> None:
     assert result.code == 2
     assert "did you mean" in result.err and "windows-subpath" in result.err
     assert winpod("explain", "windows-privilegd").err.count("windows-privileged") == 1
+
+
+def test_explain_shows_a_failing_and_a_passing_example_the_exemption_and_the_config_line(
+    winpod: Run,
+) -> None:
+    out = winpod("explain", "windows-subpath").out
+    failing = out.split("a failing example:")[1].split("a passing example:")[0]
+    assert "# fails: subPath" in failing and "subPath: conf" in failing
+    assert "# passes: an empty subPath" in out
+    assert 'winpod.io/exempt: "windows-subpath"' in out and "winpod.io/exempt-reason:" in out
+    assert "    windows-subpath: warn" in out

@@ -99,14 +99,19 @@ def _check_installed(venv_dir: Path) -> None:
     assert Path(where[1]) == Path(where[0]).parent / "policies"
     explain = _run(venv_dir / "bin" / "winpod", "explain", "windows-subpath").stdout
     assert "rule file:" in explain and str(venv_dir) in explain
+    assert "a failing example:" in explain and "subPath: conf" in explain
 
 
 def test_the_wheel_carries_the_rules_and_the_typing_marker(artifacts: dict[str, Path]) -> None:
     import zipfile
 
     names = zipfile.ZipFile(artifacts["wheel"]).namelist()
-    rules = sorted(n for n in names if n.startswith("winpod/policies/") and n.endswith(".yaml"))
-    assert len(rules) == len(list((REPO / "policies").glob("*.yaml")))
+    rules = sorted(n for n in names if n.startswith("winpod/policies/") and n.count("/") == 2)
+    assert len([n for n in rules if n.endswith(".yaml")]) == len(
+        list((REPO / "policies").glob("*.yaml"))
+    )
+    examples = [n for n in names if n.startswith("winpod/policies/examples/")]
+    assert len(examples) == len(list((REPO / "policies" / "examples").glob("*.yaml")))
     assert "winpod/py.typed" in names and "winpod/engine/evaluate.py" in names
     assert not any(n.startswith("app/") for n in names), "the import package is winpod"
 
