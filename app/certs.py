@@ -152,6 +152,14 @@ def san_dns_names(cert: x509.Certificate) -> list[str]:
     return list(ext.value.get_values_for_type(x509.DNSName))
 
 
+def san_ip_addresses(cert: x509.Certificate) -> list[str]:
+    try:
+        extension = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound:
+        return []
+    return [str(a) for a in extension.value.get_values_for_type(x509.IPAddress)]
+
+
 def expires_within(cert: x509.Certificate, days: float, now: dt.datetime | None = None) -> bool:
     """True when the certificate expires in less than `days` (or has expired)."""
     moment = now or _now()
@@ -175,6 +183,7 @@ def serving_cert_problem(
     dns_names: Sequence[str],
     renew_within_days: float,
     now: dt.datetime | None = None,
+    ip_addresses: Sequence[str] = (),
 ) -> str | None:
     """Why `serving` must be re-issued, or None while it is still good."""
     if not is_signed_by(serving, ca_cert):
@@ -182,6 +191,10 @@ def serving_cert_problem(
     missing = sorted(set(dns_names) - set(san_dns_names(serving)))
     if missing:
         return f"it lacks the names {', '.join(missing)}"
+    have = set(san_ip_addresses(serving))
+    missing_ips = sorted({str(ipaddress.ip_address(a)) for a in ip_addresses} - have)
+    if missing_ips:
+        return f"it lacks the addresses {', '.join(missing_ips)}"
     if expires_within(serving, renew_within_days, now):
         return (
             f"it expires {serving.not_valid_after_utc:%Y-%m-%d %H:%M} UTC, "

@@ -34,6 +34,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--service", default="winpod", help="the webhook's Service name")
     parser.add_argument("--namespace", default="winpod", help="the Service's namespace")
     parser.add_argument(
+        "--dns-name",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="an extra DNS name for the serving certificate, e.g. localhost (repeatable)",
+    )
+    parser.add_argument(
+        "--ip",
+        action="append",
+        default=[],
+        metavar="ADDRESS",
+        help="an IP address for the serving certificate, e.g. 127.0.0.1 (repeatable): for a"
+        " webhook registered by URL, or run locally",
+    )
+    parser.add_argument(
         "--out-dir",
         required=True,
         type=Path,
@@ -108,7 +123,17 @@ def _run(args: argparse.Namespace) -> int:
     if args.renew and args.force:
         return _usage("--renew keeps the CA and --force replaces it: choose one")
     out: Path = args.out_dir
-    names = certs.service_dns_names(args.service, args.namespace)
+    import ipaddress
+
+    names = certs.service_dns_names(args.service, args.namespace) + [
+        n for n in args.dns_name if n not in certs.service_dns_names(args.service, args.namespace)
+    ]
+    for address in args.ip:
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            return _usage(f"--ip {address!r}: not an IP address")
+    ips = list(dict.fromkeys(args.ip))
     paths = {name: out / name for name in (CA_CERT, CA_KEY, TLS_CERT, TLS_KEY)}
     have_ca = paths[CA_CERT].exists() or paths[CA_KEY].exists()
 
@@ -123,7 +148,7 @@ def _run(args: argparse.Namespace) -> int:
                 f"{paths[CA_CERT]}: the CA expires {ca.cert.not_valid_after_utc:%Y-%m-%d} UTC; "
                 "make a new one (--force) and roll out its caBundle"
             )
-        reason = _renewal_reason(paths, ca, names, args.renew_within)
+        reason = _renewal_reason(paths, ca, names, ips, args.renew_within)
         if reason is None:
             serving_cert = certs.load_certificate(paths[TLS_CERT].read_bytes())
             _say(
@@ -133,7 +158,7 @@ def _run(args: argparse.Namespace) -> int:
         else:
             _say(f"{paths[TLS_CERT]}: re-signing with the existing CA: {reason}")
             days = min(args.days, _days_left(ca.cert))
-            _write_serving(certs.make_serving_cert(ca, names, days=days), paths)
+            _write_serving(certs.make_serving_cert(ca, names, ips, days=days), paths)
     else:
         if have_ca and not args.force:
             return _usage(
@@ -144,7 +169,7 @@ def _run(args: argparse.Namespace) -> int:
         ca = certs.make_ca(days=args.ca_days)
         _write(paths[CA_CERT], ca.cert_pem, private=False)
         _write(paths[CA_KEY], ca.key_pem, private=True)
-        _write_serving(certs.make_serving_cert(ca, names, days=args.days), paths)
+        _write_serving(certs.make_serving_cert(ca, names, ips, days=args.days), paths)
         _say(
             f"{paths[CA_CERT]}: new CA {_cn(ca.cert)}, valid until "
             f"{ca.cert.not_valid_after_utc:%Y-%m-%d} UTC ({paths[CA_KEY]} is its key: keep it "
@@ -155,7 +180,8 @@ def _run(args: argparse.Namespace) -> int:
         paths[TLS_CERT].read_bytes(), paths[TLS_KEY].read_bytes(), what=str(paths[TLS_CERT])
     )
     _say(
-        f"{paths[TLS_CERT]}: serving certificate for {', '.join(certs.san_dns_names(serving.cert))}"
+        f"{paths[TLS_CERT]}: serving certificate for"
+        f" {', '.join([*certs.san_dns_names(serving.cert), *certs.san_ip_addresses(serving.cert)])}"
         f", valid until {serving.cert.not_valid_after_utc:%Y-%m-%d} UTC"
     )
     bundle = certs.ca_bundle(ca.cert)
@@ -186,7 +212,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _renewal_reason(
-    paths: dict[str, Path], ca: KeyPair, names: list[str], within: float
+    paths: dict[str, Path], ca: KeyPair, names: list[str], ips: list[str], within: float
 ) -> str | None:
     from .. import certs
 
@@ -198,7 +224,7 @@ def _renewal_reason(
         )
     except certs.CertError as exc:
         return str(exc)
-    return certs.serving_cert_problem(current.cert, ca.cert, names, within)
+    return certs.serving_cert_problem(current.cert, ca.cert, names, within, ip_addresses=ips)
 
 
 def _days_left(cert: x509.Certificate) -> int:
