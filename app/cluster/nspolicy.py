@@ -44,7 +44,7 @@ def label_overrides(namespace: str, labels: Mapping[str, Any]) -> dict[str, str]
                 continue
             _logged.add(seen)
         log(
-            "invalid_namespace_label",
+            "invalid-namespace-label",
             level="warning",
             namespace=namespace,
             label=label,

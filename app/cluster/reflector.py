@@ -118,7 +118,7 @@ class Reflector(Generic[V]):
                 self._rv, relist_reason = None, "expired"
                 self.watch_restarts["expired"] += 1
                 log(
-                    "watch_expired",
+                    "watch-expired",
                     resource=self.resource,
                     detail="resourceVersion too old (410 Gone); relisting",
                 )
@@ -140,7 +140,7 @@ class Reflector(Generic[V]):
                     self.watch_restarts["error"] += 1
                 stale = self.staleness()
                 log(
-                    "cluster_unreachable" if self.synced.is_set() else "initial_sync_failed",
+                    "cluster-unreachable" if self.synced.is_set() else "initial-sync-failed",
                     level="warning",
                     resource=self.resource,
                     error=describe_error(exc),
@@ -256,14 +256,14 @@ class Reflector(Generic[V]):
         self.synced.set()
         if self._stale_logged:
             self._stale_logged = False
-            log("cluster_reachable", resource=self.resource, detail="cache is current again")
+            log("cluster-reachable", resource=self.resource, detail="cache is current again")
 
     def _disconnected(self) -> None:
         self.connected = False
         if self.synced.is_set() and not self._stale_logged:
             self._stale_logged = True
             log(
-                "cache_stale",
+                "cache-stale",
                 level="warning",
                 resource=self.resource,
                 detail="apiserver unreachable; serving the last good cache",

@@ -220,7 +220,7 @@ class ClusterCacheView(Collector):
                 except Exception as exc:
                     delay = backoff.next_delay()
                     log(
-                        "version_discovery_failed",
+                        "version-discovery-failed",
                         level="warning",
                         error=describe_error(exc),
                         retry_in_seconds=round(delay, 2),
@@ -230,7 +230,7 @@ class ClusterCacheView(Collector):
                     continue
                 backoff.reset()
                 if found != self._version:
-                    log("version_discovered", version=str(found))
+                    log("version-discovered", version=str(found))
                 self._version = found
                 self._stop.wait(self._version_refresh)
         finally:

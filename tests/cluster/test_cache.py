@@ -147,8 +147,8 @@ def test_a_410_error_event_makes_the_cache_relist_and_recover(
         for r in log_records(capsys.readouterr().err)
         if r.get("resource") == "runtimeclasses"
     ]
-    assert "watch_expired" in events
-    assert events[events.index("watch_expired") :].count("listed") >= 1
+    assert "watch-expired" in events
+    assert events[events.index("watch-expired") :].count("listed") >= 1
 
 
 def test_a_410_status_on_rewatch_makes_the_cache_relist(
@@ -189,7 +189,7 @@ def test_a_dropped_connection_reconnects_and_resumes_without_a_relist(
     records = [
         r for r in log_records(capsys.readouterr().err) if r.get("resource") == "runtimeclasses"
     ]
-    unreachable = [r for r in records if r["event"] == "cluster_unreachable"]
+    unreachable = [r for r in records if r["event"] == "cluster-unreachable"]
     assert unreachable and unreachable[0]["serving"] == "last good cache"
     assert 0 < unreachable[0]["retry_in_seconds"] <= 0.4
 
@@ -216,15 +216,15 @@ def test_an_unreachable_apiserver_leaves_the_last_good_cache_served_and_stalenes
     records = [
         r for r in log_records(capsys.readouterr().err) if r.get("resource") == "runtimeclasses"
     ]
-    assert any(r["event"] == "cache_stale" for r in records)
-    delays = [r["retry_in_seconds"] for r in records if r["event"] == "cluster_unreachable"]
+    assert any(r["event"] == "cache-stale" for r in records)
+    delays = [r["retry_in_seconds"] for r in records if r["event"] == "cluster-unreachable"]
     assert len(delays) >= 3 and max(delays) <= 0.4 and delays[-1] > delays[0]  # backoff, capped
 
     apiserver.start()
     apiserver.put("runtimeclasses", linux_class("runc"))
     eventually(lambda: "runc" in (view.runtime_classes() or {}), what="recovery after restart")
     eventually(lambda: view.staleness("runtimeclasses") == 0.0, what="fresh again")
-    assert any(r["event"] == "cluster_reachable" for r in log_records(capsys.readouterr().err))
+    assert any(r["event"] == "cluster-reachable" for r in log_records(capsys.readouterr().err))
 
 
 def test_an_expired_continue_token_during_the_initial_list_is_retried_from_scratch(
@@ -293,7 +293,7 @@ def test_namespace_labels_set_the_namespace_policy_over_the_config_entry(
     eventually(lambda: "typo" in (view._policies or {}), what="typo namespace")
     time.sleep(0.2)
     invalid = [
-        r for r in log_records(capsys.readouterr().err) if r["event"] == "invalid_namespace_label"
+        r for r in log_records(capsys.readouterr().err) if r["event"] == "invalid-namespace-label"
     ]
     assert [(r["namespace"], r["value"]) for r in invalid] == [("typo", "Windows")]  # logged once
 
