@@ -28,3 +28,23 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert commands is not None
     test_command = next(line for line in commands.group(1).splitlines() if "pytest" in line)
     assert test_command in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def test_the_local_webhook_recipe_uses_shipped_files_and_real_flags() -> None:
+    import shlex
+
+    from winpod.cli import build_parser
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Try the webhook locally") :]
+    block = re.search(r"```sh\n(.*?)```", section, re.S)
+    assert block is not None
+    script = block.group(1).replace("\\\n", " ")
+    parser = build_parser()
+    for line in script.splitlines():
+        words = shlex.split(line.replace("&", ""))
+        if words and words[0] == ".venv/bin/winpod":
+            args = [w.replace("$certs", "/tmp/x") for w in words[1:]]
+            parser.parse_args(args)  # exits on an unknown flag
+    assert (ROOT / "examples" / "admission-review.json").is_file()
+    assert (ROOT / "deploy" / "base" / "config.yaml").is_file()
