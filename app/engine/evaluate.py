@@ -58,7 +58,9 @@ class _RuleSet:
     rules: dict[str, tuple[int, CompiledRule]]  # by id: the rule order and the rule
 
 
-def _layout(rules: list[CompiledRule], api_tests: list[_ApiTest], api_os: str | None) -> _RuleSet:
+def _layout(
+    rules: list[CompiledRule], api_tests: list[_ApiTest], api_os: str | None, label: str
+) -> _RuleSet:
     functions: list[_Function] = []
     pod, container = TrieNode(), TrieNode()
     for order, rule in enumerate(rules):
@@ -73,8 +75,8 @@ def _layout(rules: list[CompiledRule], api_tests: list[_ApiTest], api_os: str | 
         (container if api.field.container else pod).add(api.field.path, api, api.field.key_filter)
     return _RuleSet(
         tuple(functions),
-        compile_walker(pod, _predicate),
-        compile_walker(container, _predicate),
+        compile_walker(pod, _predicate, label=f"pod fields, {label}"),
+        compile_walker(container, _predicate, label=f"container fields, {label}"),
         api_os,
         {rule.id: (order, rule) for order, rule in enumerate(rules)},
     )
@@ -143,6 +145,7 @@ class Engine:
                     [r for r in compiled if r.os in (os_name, "any")],
                     _api_tests(version, os_name, self.config.featureGates),
                     os_name if os_name != "unknown" else None,
+                    f"{os_name} pods at {version}",
                 )
                 for os_name in ("windows", "linux", "unknown")
             }
