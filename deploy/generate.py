@@ -4,13 +4,17 @@ Sources (edit these):
   base/webhooks.yaml               both webhook configurations (rules, selectors, policies)
   base/config.yaml                 the winpod config file
   components/warn-only/config-patch.yaml   what warn-only changes in that config
+  components/kube-system/kustomization.yaml  the kube-system webhook entries (JSON patches)
+  components/kube-system/config-patch.yaml   what kube-system changes in the config
   winpod.config.Config             the config model (app/config.py)
 
 Derived (never edit; tests/deploy/test_deploy_generated.py fails when they drift):
-  helm/winpod/templates/webhooks.yaml      the base's webhooks, templated where Helm values vary
+  helm/winpod/templates/webhooks.yaml      the base's webhooks, templated where Helm values vary,
+                                           and the kube-system entries (kubeSystem.enabled)
   helm/winpod/values.yaml                  the marked blocks: webhook defaults, `config:`
   helm/winpod/values.schema.json           properties.config: the model's JSON schema
   helm/winpod/templates/_warn_only.tpl     the warn-only patch, for the chart's warnOnly
+  helm/winpod/templates/_kube_system.tpl   the kube-system config patch, for kubeSystem.enabled
   components/warn-only/config.yaml         base config + the warn-only patch
   addons/audit-cronjob/config.yaml         base config (the addon is applied on its own)
 
@@ -22,7 +26,6 @@ Run from the repository root, with winpod importable:
 from __future__ import annotations
 
 import argparse
-import copy
 import difflib
 import json
 import sys
@@ -39,9 +42,12 @@ COMMAND = "python deploy/generate.py"
 BASE_WEBHOOKS = DEPLOY / "base" / "webhooks.yaml"
 BASE_CONFIG = DEPLOY / "base" / "config.yaml"
 WARN_ONLY_PATCH = DEPLOY / "components" / "warn-only" / "config-patch.yaml"
+KUBE_SYSTEM = DEPLOY / "components" / "kube-system" / "kustomization.yaml"
+KUBE_SYSTEM_PATCH = DEPLOY / "components" / "kube-system" / "config-patch.yaml"
 
 HELM_WEBHOOKS = CHART / "templates" / "webhooks.yaml"
 HELM_WARN_ONLY = CHART / "templates" / "_warn_only.tpl"
+HELM_KUBE_SYSTEM = CHART / "templates" / "_kube_system.tpl"
 HELM_VALUES = CHART / "values.yaml"
 HELM_SCHEMA = CHART / "values.schema.json"
 WARN_ONLY_CONFIG = DEPLOY / "components" / "warn-only" / "config.yaml"
@@ -52,6 +58,7 @@ TIMEOUT_VALUE = {
     "ValidatingWebhookConfiguration": "validating",
 }
 NAME_KEY = "kubernetes.io/metadata.name"
+KUBE_SYSTEM_VALUE = ".Values.kubeSystem.enabled"
 
 Doc = dict[str, Any]
 
@@ -76,6 +83,14 @@ class Block:
 
 class Expr(str):
     """A scalar written verbatim (a template expression), never quoted."""
+
+
+class Only(dict[Any, Any]):
+    """A list item rendered only when a template condition holds."""
+
+    def __init__(self, condition: str, item: dict[Any, Any]) -> None:
+        super().__init__(item)
+        self.condition = condition
 
 
 def _scalar(value: Any) -> str:
@@ -105,6 +120,12 @@ def _emit(mapping: dict[Any, Any], indent: int) -> list[str]:
             for item in value:
                 item_lines = _emit(item, indent + 4)
                 item_lines[0] = f"{pad}  - {item_lines[0].lstrip()}"
+                if isinstance(item, Only):
+                    item_lines = [
+                        f"{pad}  {{{{- if {item.condition} }}}}",
+                        *item_lines,
+                        f"{pad}  {{{{- end }}}}",
+                    ]
                 lines += item_lines
         else:
             lines.append(f"{pad}{key}: {_scalar(value)}")
@@ -185,9 +206,44 @@ def webhook_defaults() -> dict[str, Any]:
     }
 
 
+def kube_system_patches() -> dict[str, list[Doc]]:
+    """The kube-system component's JSON patches (RFC 6902), by webhook configuration kind."""
+    spec = yaml.safe_load(KUBE_SYSTEM.read_text())
+    patches = {
+        entry["target"]["kind"]: yaml.safe_load(entry["patch"])
+        for entry in spec.get("patches", [])
+        if entry.get("target", {}).get("kind") in TIMEOUT_VALUE
+    }
+    if sorted(patches) != sorted(TIMEOUT_VALUE):
+        raise SourceError(
+            f"{rel(KUBE_SYSTEM)}: one inline patch for each of {sorted(TIMEOUT_VALUE)}"
+            f" (target.kind spelled out), got {sorted(patches)}"
+        )
+    return patches
+
+
+def with_kube_system(doc: Doc) -> Doc:
+    """A base webhook configuration with the kube-system component's patch applied, as
+    kustomize applies it; the entries it adds are marked for `kubeSystem.enabled`."""
+    import jsonpatch
+
+    try:
+        patched: Doc = jsonpatch.apply_patch(doc, kube_system_patches()[doc["kind"]])
+    except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
+        raise SourceError(f"{rel(KUBE_SYSTEM)}: the {doc['kind']} patch: {exc}") from exc
+    base_names = {hook["name"] for hook in doc["webhooks"]}
+    patched["webhooks"] = [
+        hook if hook["name"] in base_names else Only(KUBE_SYSTEM_VALUE, hook)
+        for hook in patched["webhooks"]
+    ]
+    return patched
+
+
 def _helm_webhook(doc: Doc, own_namespace: str) -> list[str]:
-    doc = copy.deepcopy(doc)
+    doc = with_kube_system(doc)
     name = doc["metadata"]["name"]
+    timeout_value = TIMEOUT_VALUE[doc["kind"]]
+    base_timeout = webhook_defaults()["timeoutSeconds"][timeout_value]
     doc["metadata"] = {
         **doc["metadata"],
         "name": Expr("{{ $name }}"),
@@ -200,12 +256,14 @@ def _helm_webhook(doc: Doc, own_namespace: str) -> list[str]:
             raise SourceError(
                 f"{rel(BASE_WEBHOOKS)}: {hook['name']} must call the Service {name} in {own_namespace}"
             )
-        hook["failurePolicy"] = Expr("{{ .Values.failurePolicy }}")
-        hook["timeoutSeconds"] = Expr(
-            f"{{{{ .Values.timeoutSeconds.{TIMEOUT_VALUE[doc['kind']]} }}}}"
-        )
+        # The kube-system entry follows the Helm value while it keeps the base's timeout.
+        if not isinstance(hook, Only) or hook["timeoutSeconds"] == base_timeout:
+            hook["timeoutSeconds"] = Expr(f"{{{{ .Values.timeoutSeconds.{timeout_value} }}}}")
         service.update(name=Expr("{{ $name }}"), namespace=Expr("{{ .Release.Namespace }}"))
         hook["clientConfig"] = {_include("winpod.caBundle"): None, **hook["clientConfig"]}
+        if isinstance(hook, Only):
+            continue  # the kube-system entry keeps its own failurePolicy and selector
+        hook["failurePolicy"] = Expr("{{ .Values.failurePolicy }}")
         expression = _name_expression(hook)
         del expression["values"]
         expression[Block(_excluded_namespaces)] = None
@@ -220,6 +278,8 @@ def helm_webhooks_template() -> str:
         f"Generated from {rel(BASE_WEBHOOKS)} (which explains every field) by `{COMMAND}`:\n"
         "edit the base, then run it. Helm values set what varies: failurePolicy, timeoutSeconds,\n"
         "excludedNamespaces (plus the release namespace), the names, and the certificates.\n"
+        "The kubeSystem.enabled entries are the base's as the patches in\n"
+        f"{rel(KUBE_SYSTEM)} make them.\n"
         "*/ -}}\n"
         '{{- $name := include "winpod.fullname" . -}}\n'
     )
@@ -259,6 +319,27 @@ def helm_warn_only() -> str:
         "What warnOnly changes in the config file (merged over .Values.config).\n"
         "*/ -}}\n"
         '{{- define "winpod.warnOnlyPatch" -}}\n' + _body(WARN_ONLY_PATCH) + "{{- end -}}\n"
+    )
+
+
+def helm_kube_system() -> str:
+    """The kube-system component's config patch, for the chart's kubeSystem.enabled."""
+    base = yaml.safe_load(BASE_CONFIG.read_text())
+    patch = yaml.safe_load(KUBE_SYSTEM_PATCH.read_text())
+    warn_only = yaml.safe_load(WARN_ONLY_PATCH.read_text())
+    if overlap := sorted(set(patch) & (set(base) | set(warn_only))):
+        # kustomize puts the patch in front of the config as text: a key set twice there would
+        # leave only the config's (YAML keeps the last), and kube-system uncapped.
+        raise SourceError(
+            f"{rel(KUBE_SYSTEM_PATCH)}: sets {overlap}, which {rel(BASE_CONFIG)} or"
+            f" {rel(WARN_ONLY_PATCH)} sets too"
+        )
+    return (
+        "{{- /*\n"
+        f"Generated from {rel(KUBE_SYSTEM_PATCH)} by `{COMMAND}`: edit that, never this file.\n"
+        "What kubeSystem.enabled changes in the config file (merged over .Values.config).\n"
+        "*/ -}}\n"
+        '{{- define "winpod.kubeSystemPatch" -}}\n' + _body(KUBE_SYSTEM_PATCH) + "{{- end -}}\n"
     )
 
 
@@ -365,6 +446,7 @@ DERIVED = (
     HELM_VALUES,
     HELM_SCHEMA,
     HELM_WARN_ONLY,
+    HELM_KUBE_SYSTEM,
     WARN_ONLY_CONFIG,
     AUDIT_CONFIG,
 )
@@ -377,6 +459,7 @@ def generated() -> dict[Path, str]:
         HELM_VALUES: helm_values,
         HELM_SCHEMA: helm_schema,
         HELM_WARN_ONLY: helm_warn_only,
+        HELM_KUBE_SYSTEM: helm_kube_system,
         WARN_ONLY_CONFIG: warn_only_config,
         AUDIT_CONFIG: audit_config,
     }

@@ -8,12 +8,15 @@ import pytest
 from deploy_render import (
     DEPLOY,
     HELM_VALUES,
+    OPTIONS,
     OVERLAYS,
     Doc,
     helm_render,
     helm_self_managed_values,
     kubectl_kustomize,
+    kustomize_option,
     make_self_managed_certs,
+    option_helm_values,
 )
 
 
@@ -55,6 +58,18 @@ def helmed(helm_available: None, certs_dir: Path) -> dict[str, list[Doc]]:
             }
         rendered[name] = helm_render(values)
     return rendered
+
+
+@pytest.fixture(scope="session")
+def options_kustomized(deploy_copy: Path) -> dict[str, list[Doc]]:
+    """Each option (deploy_render.OPTIONS) in a user's overlay, rendered by kustomize."""
+    return {name: kustomize_option(deploy_copy, name) for name in OPTIONS}
+
+
+@pytest.fixture(scope="session")
+def options_helmed(helm_available: None, certs_dir: Path) -> dict[str, list[Doc]]:
+    """Each option through the chart, with the equivalent values."""
+    return {name: helm_render(option_helm_values(name, certs_dir)) for name in OPTIONS}
 
 
 @pytest.fixture(scope="session")

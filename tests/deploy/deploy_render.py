@@ -35,6 +35,44 @@ HELM_VALUES: dict[str, dict[str, Any]] = {
     "fail-closed": {"namespace": {"create": True}, "failurePolicy": "Fail"},
 }
 
+# The optional components, each in a user's overlay on top of one of the overlays above, and the
+# Helm values (beyond that overlay's) that render the same: name -> (overlay, components, values).
+OPTIONS: dict[str, tuple[str, tuple[str, ...], dict[str, Any]]] = {
+    "metrics": ("cert-manager", ("metrics",), {"metrics": {"service": {"enabled": True}}}),
+    "service-monitor": (
+        "cert-manager",
+        ("service-monitor",),
+        {"metrics": {"serviceMonitor": {"enabled": True}}},
+    ),
+    "service-monitor-self-managed": (
+        "self-managed",
+        ("service-monitor",),
+        {"metrics": {"serviceMonitor": {"enabled": True}}},
+    ),
+    "kube-system": ("cert-manager", ("kube-system",), {"kubeSystem": {"enabled": True}}),
+    "kube-system-self-managed": (
+        "self-managed",
+        ("kube-system",),
+        {"kubeSystem": {"enabled": True}},
+    ),
+    "kube-system-fail-closed": (
+        "fail-closed",
+        ("kube-system",),
+        {"kubeSystem": {"enabled": True}},
+    ),
+    # Both orders of the two components that change the config.
+    "kube-system-after-warn-only": (
+        "warn-only",
+        ("kube-system",),
+        {"kubeSystem": {"enabled": True}},
+    ),
+    "warn-only-after-kube-system": (
+        "cert-manager",
+        ("kube-system", "warn-only"),
+        {"kubeSystem": {"enabled": True}, "warnOnly": True},
+    ),
+}
+
 # kustomize's configMapGenerator appends a content hash to the name.
 _HASH_SUFFIX = re.compile(r"-[a-z0-9]{10}$")
 
@@ -53,6 +91,34 @@ def kubectl_kustomize(directory: Path) -> list[Doc]:
     )
     assert result.returncode == 0, f"kubectl kustomize {directory} failed:\n{result.stderr}"
     return load_docs(result.stdout)
+
+
+def kustomize_option(deploy_copy: Path, name: str) -> list[Doc]:
+    """An option as a user applies it: an overlay of their own in a copy of deploy/, naming one
+    of the shipped overlays and the option's components."""
+    overlay, components, _ = OPTIONS[name]
+    directory = deploy_copy / "overlays" / f"user-{name}"
+    directory.mkdir(exist_ok=True)
+    kustomization = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": [f"../{overlay}"],
+        "components": [f"../../components/{c}" for c in components],
+    }
+    (directory / "kustomization.yaml").write_text(yaml.safe_dump(kustomization, sort_keys=False))
+    return kubectl_kustomize(directory)
+
+
+def option_helm_values(name: str, certs_dir: Path) -> dict[str, Any]:
+    """The Helm values that render what `kustomize_option(name)` renders."""
+    overlay, _, extra = OPTIONS[name]
+    values: dict[str, Any] = {**HELM_VALUES[overlay], **extra}
+    if overlay == "self-managed":
+        values["certificates"] = {
+            "mode": "selfManaged",
+            "selfManaged": helm_self_managed_values(certs_dir),
+        }
+    return values
 
 
 def helm_render(
@@ -162,6 +228,15 @@ def comparable_webhooks(docs: list[Doc], name: str = "winpod") -> dict[str, Any]
     return result
 
 
+def _selected_names(hook: Doc) -> str:
+    (names,) = [
+        e
+        for e in hook["namespaceSelector"]["matchExpressions"]
+        if e["key"] == "kubernetes.io/metadata.name"
+    ]
+    return f"{names['operator']}{names['values']}".replace("'", "")
+
+
 def summary(docs: Iterable[Doc]) -> list[str]:
     """One line per object: kind, namespace/name, and what matters for a webhook install."""
     lines = []
@@ -173,16 +248,44 @@ def summary(docs: Iterable[Doc]) -> list[str]:
             hooks = d["webhooks"]
             extra = " ".join(
                 f"[{h['name']} failurePolicy={h['failurePolicy']} timeout={h['timeoutSeconds']}s"
+                f" namespaces={_selected_names(h)}"
                 f" caBundle={'set' if h['clientConfig'].get('caBundle') else 'injected' if meta.get('annotations', {}).get('cert-manager.io/inject-ca-from') else 'MISSING'}]"
                 for h in hooks
             )
         elif d["kind"] == "Deployment":
-            extra = f"replicas={d['spec']['replicas']}"
+            pod = d["spec"]["template"]["spec"]
+            delay = [a for a in pod["containers"][0]["args"] if a.startswith("--shutdown-delay")]
+            extra = (
+                f"replicas={d['spec']['replicas']} {' '.join(delay)}"
+                f" terminationGracePeriodSeconds={pod['terminationGracePeriodSeconds']}"
+            )
+        elif d["kind"] == "PodDisruptionBudget":
+            extra = f"minAvailable={d['spec']['minAvailable']}"
+        elif d["kind"] == "Service":
+            extra = " ".join(
+                f"{p['name']}:{p['port']}->{p['targetPort']}" for p in d["spec"]["ports"]
+            )
+        elif d["kind"] == "ServiceMonitor":
+            extra = " ".join(
+                f"[{e['port']} {e['scheme']}{e['path']} every {e['interval']}"
+                f" ca={e['tlsConfig']['ca']['secret']['name']}/{e['tlsConfig']['ca']['secret']['key']}"
+                f" serverName={e['tlsConfig']['serverName']}]"
+                for e in d["spec"]["endpoints"]
+            )
         elif d["kind"] == "ConfigMap" and "config.yaml" in d.get("data", {}):
             cfg = yaml.safe_load(d["data"]["config.yaml"]) or {}
             extra = f"maxAction={cfg.get('maxAction', '-')}"
+            if cfg.get("namespaces"):
+                extra += f" namespaces={cfg['namespaces']}"
         lines.append(f"{d['kind']} {where} {extra}".rstrip())
     return lines
+
+
+def shown_values(overlay: str, extra: dict[str, Any]) -> dict[str, Any]:
+    values = {**HELM_VALUES[overlay], **extra}
+    if overlay == "self-managed":
+        values["certificates"] = "<mode selfManaged, --set-file ...>"
+    return values
 
 
 def main() -> None:
@@ -205,12 +308,17 @@ def main() -> None:
                     "mode": "selfManaged",
                     "selfManaged": helm_self_managed_values(certs_dir),
                 }
-            shown = {
-                k: ("<--set-file ...>" if k == "certificates" and name == "self-managed" else v)
-                for k, v in values.items()
-            }
-            print(f"== helm template winpod deploy/helm/winpod -n winpod, values {shown}")
+            print(
+                "== helm template winpod deploy/helm/winpod -n winpod, values"
+                f" {shown_values(name, {})}"
+            )
             print("\n".join(summary(helm_render(values))))
+        for name, (overlay, components, extra) in OPTIONS.items():
+            named = ", ".join(f"components/{c}" for c in components)
+            print(f"== kubectl kustomize: deploy/overlays/{overlay} + {named}")
+            print("\n".join(summary(kustomize_option(copy, name))))
+            print(f"== helm values {shown_values(overlay, extra)}")
+            print("\n".join(summary(helm_render(option_helm_values(name, certs_dir)))))
         print("== kubectl kustomize deploy/addons/audit-cronjob")
         print("\n".join(summary(kubectl_kustomize(copy / "addons" / "audit-cronjob"))))
         print("== helm values {'audit': {'enabled': True}} (objects added)")

@@ -29,6 +29,7 @@ from deploy_render import (
     generator,
     helm_render,
     kubectl_kustomize,
+    kustomize_option,
 )
 from winpod.config import Config, load_config
 
@@ -139,6 +140,7 @@ def test_every_config_file_under_deploy_loads_with_the_config_loader(tmp_path: P
         "deploy/addons/audit-cronjob/config.yaml",
     }
     files.append(DEPLOY / "components" / "warn-only" / "config-patch.yaml")
+    files.append(DEPLOY / "components" / "kube-system" / "config-patch.yaml")
     helm_config = tmp_path / "helm-values-config.yaml"
     values = yaml.safe_load((DEPLOY / "helm" / "winpod" / "values.yaml").read_text())
     helm_config.write_text(yaml.safe_dump(values["config"]))
@@ -215,3 +217,61 @@ def test_after_generation_helm_and_kustomize_render_the_edited_sources_alike(
     assert config_of(helmed)["defaultOS"] == config_of(cert_manager)["defaultOS"] == "linux"
     patched = {**config_of(cert_manager), "maxAction": "warn", "mixedCluster": True}
     assert config_of(warn_only) == config_of(helmed_warn) == patched
+
+
+@pytest.fixture
+def kube_system_edited_copy(tmp_path: Path) -> Path:
+    """A copy of deploy/ whose kube-system component changed: a shorter timeout on its mutating
+    entry, and kube-system defaulting to Windows in its config patch."""
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl (which ships kustomize) is not installed")
+    copy = tmp_path / "deploy"
+    shutil.copytree(DEPLOY, copy, ignore=shutil.ignore_patterns("certs", "__pycache__"))
+    _edit(
+        copy / "components" / "kube-system" / "kustomization.yaml",
+        "        value: mutate.kube-system.winpod.io\n",
+        "        value: mutate.kube-system.winpod.io\n"
+        "      - op: replace\n"
+        "        path: /webhooks/1/timeoutSeconds\n"
+        "        value: 2\n",
+    )
+    _edit(
+        copy / "components" / "kube-system" / "config-patch.yaml",
+        "    maxAction: warn\n",
+        "    maxAction: warn\n    defaultOS: windows\n",
+    )
+    return copy
+
+
+def test_the_helm_kube_system_option_follows_an_edited_component(
+    kube_system_edited_copy: Path, helm_available: None
+) -> None:
+    generate = generator(kube_system_edited_copy / "generate.py")
+    assert generate["main"](["--check"]) == 1
+    assert generate["main"]([]) == 0
+    kustomized = kustomize_option(kube_system_edited_copy, "kube-system")
+    helmed = helm_render(
+        {"namespace": {"create": True}, "kubeSystem": {"enabled": True}},
+        chart_dir=kube_system_edited_copy / "helm" / "winpod",
+    )
+    assert comparable_webhooks(helmed) == comparable_webhooks(kustomized)
+    mutating = comparable_webhooks(kustomized)["MutatingWebhookConfiguration"]["webhooks"]
+    assert [h["timeoutSeconds"] for h in mutating] == [3, 2]
+    expected = {"kube-system": {"maxAction": "warn", "defaultOS": "windows"}}
+    assert config_of(helmed)["namespaces"] == config_of(kustomized)["namespaces"] == expected
+
+
+def test_generate_py_refuses_a_base_config_that_sets_what_the_kube_system_patch_sets(
+    tmp_path: Path,
+) -> None:
+    copy = tmp_path / "deploy"
+    shutil.copytree(DEPLOY, copy, ignore=shutil.ignore_patterns("certs", "__pycache__"))
+    _edit(copy / "base" / "config.yaml", "rules: {}\n", "rules: {}\nnamespaces: {}\n")
+    result = subprocess.run(
+        [sys.executable, str(copy / "generate.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "deploy/components/kube-system/config-patch.yaml: sets ['namespaces']" in result.stderr

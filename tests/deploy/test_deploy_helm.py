@@ -163,6 +163,13 @@ def test_a_config_change_rolls_the_webhook_pods() -> None:
         ({"failurePolicy": "Sometimes"}, "/failurePolicy"),
         ({"certificates": {"mode": "self"}}, "/certificates/mode"),
         ({"replicas": 3}, "replicas"),
+        ({"shutdownDelaySeconds": 2.5}, "/shutdownDelaySeconds"),
+        ({"shutdownDelaySeconds": -1}, "/shutdownDelaySeconds"),
+        ({"podDisruptionBudget": {"minAvailable": "most"}}, "/podDisruptionBudget/minAvailable"),
+        ({"podDisruptionBudget": {"minAvailable": "150%"}}, "/podDisruptionBudget/minAvailable"),
+        ({"metrics": {"serviceMonitor": {"interval": "often"}}}, "/metrics/serviceMonitor"),
+        ({"metrics": {"service": {"port": 9090}}}, "/metrics/service"),
+        ({"kubeSystem": {"enabled": "yes"}}, "/kubeSystem/enabled"),
     ],
 )
 def test_the_values_schema_refuses_an_unsafe_install(
@@ -173,6 +180,90 @@ def test_the_values_schema_refuses_an_unsafe_install(
     with pytest.raises(helm_python.HelmError) as caught:
         helm_render(values)
     assert complaint in str(caught.value)
+
+
+def test_the_shutdown_delay_value_sets_the_flag_and_stretches_the_grace_period() -> None:
+    for delay, grace in ((5, 30), (15, 40), (0, 25)):
+        spec = webhook_pod_spec(helm_render({"shutdownDelaySeconds": delay}))
+        assert f"--shutdown-delay-seconds={delay}" in spec["containers"][0]["args"]
+        assert spec["terminationGracePeriodSeconds"] == grace
+
+
+# ---- the PodDisruptionBudget never blocks a drain -------------------------------------------
+
+DRAIN_HANGS = "no winpod pod could ever be evicted, so every node drain would hang"
+# A cluster config that names no server: `helm install --dry-run=client` renders offline.
+NO_CLUSTER = "apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n"
+
+
+@pytest.mark.parametrize(
+    ("values", "kept"),
+    [
+        (
+            {"podDisruptionBudget": {"minAvailable": 2}},
+            "minAvailable 2 asks for 2 pods up at all times and replicaCount is 2",
+        ),
+        (
+            {"podDisruptionBudget": {"minAvailable": 5}},
+            "minAvailable 5 asks for 5 pods up at all times and replicaCount is 2",
+        ),
+        (
+            {"replicaCount": 3, "podDisruptionBudget": {"minAvailable": 3}},
+            "asks for 3 pods up at all times and replicaCount is 3",
+        ),
+        ({"podDisruptionBudget": {"minAvailable": "100%"}}, "minAvailable 100% asks for 2 pods"),
+        # 51% of 2 is 1.02, which the disruption controller rounds up to 2.
+        ({"podDisruptionBudget": {"minAvailable": "51%"}}, "minAvailable 51% asks for 2 pods"),
+        (
+            {"replicaCount": 3, "podDisruptionBudget": {"minAvailable": "67%"}},
+            "67% asks for 3 pods up at all times and replicaCount is 3",
+        ),
+    ],
+)
+def test_helm_refuses_a_pdb_that_would_block_every_drain(values: dict[str, Any], kept: str) -> None:
+    import helm_python
+
+    with pytest.raises(helm_python.HelmError) as caught:
+        helm_render(values)
+    message = str(caught.value)
+    assert kept in message and DRAIN_HANGS in message
+    assert "Set minAvailable below replicaCount" in message
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {},
+        {"podDisruptionBudget": {"minAvailable": 0}},
+        {"replicaCount": 3, "podDisruptionBudget": {"minAvailable": 2}},
+        {"podDisruptionBudget": {"minAvailable": "50%"}},
+        {"replicaCount": 3, "podDisruptionBudget": {"minAvailable": "66%"}},
+    ],
+)
+def test_a_pdb_that_lets_one_pod_go_renders_as_given(values: dict[str, Any]) -> None:
+    docs = helm_render(values)
+    wanted = values.get("podDisruptionBudget", {}).get("minAvailable", 1)
+    assert one(docs, "PodDisruptionBudget")["spec"]["minAvailable"] == wanted
+
+
+def test_helm_install_refuses_a_pdb_that_blocks_drains_and_installs_the_default() -> None:
+    import helm_python
+
+    config = helm_python.Config(
+        kubeconfig_content=NO_CLUSTER, namespace=NAMESPACE, storage_driver="memory"
+    )
+    with config:
+        with pytest.raises(helm_python.HelmError) as caught:
+            config.install(
+                str(CHART),
+                "winpod",
+                {"podDisruptionBudget": {"minAvailable": 2}},
+                namespace=NAMESPACE,
+                dry_run="client",
+            )
+        assert DRAIN_HANGS in str(caught.value)
+        release = config.install(str(CHART), "winpod", {}, namespace=NAMESPACE, dry_run="client")
+    assert "kind: PodDisruptionBudget" in release["manifest"]
 
 
 def test_self_managed_certificates_without_the_files_name_the_missing_value() -> None:
@@ -187,7 +278,14 @@ def test_self_managed_certificates_without_the_files_name_the_missing_value() ->
 def test_helm_lint_passes_in_strict_mode() -> None:
     import helm_python
 
-    for values in ({}, {"warnOnly": True, "failurePolicy": "Fail", "audit": {"enabled": True}}):
+    every_option = {
+        "warnOnly": True,
+        "failurePolicy": "Fail",
+        "audit": {"enabled": True},
+        "kubeSystem": {"enabled": True},
+        "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}}},
+    }
+    for values in ({}, every_option):
         report = helm_python.lint(str(CHART), values, strict=True, namespace=NAMESPACE)
         problems = [m for m in report["messages"] if m["severity"] >= 2]
         assert not report["errors"] and not problems, report

@@ -26,6 +26,7 @@ from deploy_render import (
 )
 from winpod.certs import service_dns_names
 from winpod.config import Config, load_config
+from winpod.webhook.server import GRACEFUL_SHUTDOWN_SECONDS
 
 WARN_ONLY_PATCH = DEPLOY / "components" / "warn-only" / "config-patch.yaml"
 SCHEMA_VERSIONS = ("1.27.0", "1.37.0")  # the chart's kubeVersion floor, and the newest known
@@ -228,6 +229,7 @@ def test_the_server_arguments_match_the_mounted_files(rendered: list[Doc]) -> No
         "--key-file=/etc/winpod/tls/tls.key",
         "--port=8443",
         "--watch-cluster",
+        "--shutdown-delay-seconds=5",
     ]
     mounts = {m["name"]: m for m in container["volumeMounts"]}
     assert (mounts["config"]["mountPath"], mounts["config"]["subPath"]) == (
@@ -241,6 +243,29 @@ def test_the_server_arguments_match_the_mounted_files(rendered: list[Doc]) -> No
     issued = [c["spec"]["secretName"] for c in find(rendered, "Certificate")]
     generated = [s["metadata"]["name"] for s in find(rendered, "Secret")]
     assert secret_name in issued + generated
+
+
+def shutdown_delay(container: Doc) -> float:
+    (value,) = [
+        a.removeprefix("--shutdown-delay-seconds=")
+        for a in container["args"]
+        if a.startswith("--shutdown-delay-seconds=")
+    ]
+    return float(value)
+
+
+def test_a_stopping_pod_keeps_answering_while_its_endpoint_is_removed(rendered: list[Doc]) -> None:
+    spec = webhook_pod_spec(rendered)
+    (container,) = spec["containers"]
+    delay = shutdown_delay(container)
+    # Long enough for kube-proxy and the apiserver to drop the endpoint, short enough that a
+    # rollout of two replicas stays quick.
+    assert 5 <= delay <= 15
+    # SIGKILL never cuts the drain or the graceful shutdown after it short.
+    assert spec["terminationGracePeriodSeconds"] >= delay + GRACEFUL_SHUTDOWN_SECONDS
+    # The server drains itself on SIGTERM; a preStop hook would run before it and stack its
+    # wait on top, inside the same grace period.
+    assert "lifecycle" not in container
 
 
 def test_the_rendered_config_loads_with_the_strict_config_loader(

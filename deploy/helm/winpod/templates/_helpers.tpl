@@ -24,12 +24,16 @@ app.kubernetes.io/component: webhook
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
 
-{{/* The effective config file: values.config, with the warn-only patch (_warn_only.tpl, the
-kustomize component's) merged over it when warnOnly is set. */}}
+{{/* The effective config file: values.config, with the kustomize components' patches merged
+over it: warn-only's (_warn_only.tpl) when warnOnly is set, kube-system's (_kube_system.tpl)
+when kubeSystem.enabled is. */}}
 {{- define "winpod.config" -}}
 {{- $cfg := deepCopy .Values.config -}}
 {{- if .Values.warnOnly -}}
 {{- $cfg = mergeOverwrite $cfg (include "winpod.warnOnlyPatch" . | fromYaml) -}}
+{{- end -}}
+{{- if .Values.kubeSystem.enabled -}}
+{{- $cfg = mergeOverwrite $cfg (include "winpod.kubeSystemPatch" . | fromYaml) -}}
 {{- end -}}
 {{- toYaml $cfg -}}
 {{- end -}}
