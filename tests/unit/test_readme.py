@@ -46,5 +46,5 @@ def test_the_local_webhook_recipe_uses_shipped_files_and_real_flags() -> None:
         if words and words[0] == ".venv/bin/winpod":
             args = [w.replace("$certs", "/tmp/x") for w in words[1:]]
             parser.parse_args(args)  # exits on an unknown flag
-    assert (ROOT / "examples" / "admission-review.json").is_file()
+    assert (ROOT / "deploy" / "local" / "admission-review.json").is_file()
     assert (ROOT / "deploy" / "base" / "config.yaml").is_file()
