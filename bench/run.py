@@ -596,9 +596,13 @@ def render(results: dict[str, Any], command: str, compare: dict[str, Any] | None
         f"- load generators: {v['wrk']}, {v['hey']}",
         "",
     ]
-    lines += _engine_section(results.get("engine"))
-    lines += _check_section(results.get("check"))
-    lines += _webhook_section(results.get("webhook"))
+    for part, section in (
+        ("engine", _engine_section),
+        ("check", _check_section),
+        ("webhook", _webhook_section),
+    ):
+        if results.get(part) is not None:
+            lines += section(results[part])
     if compare is not None:
         lines += _compare_section(results, compare)
     if OPTIMISATIONS.exists():
@@ -606,9 +610,7 @@ def render(results: dict[str, Any], command: str, compare: dict[str, Any] | None
     return "\n".join(lines) + "\n"
 
 
-def _engine_section(e: dict[str, Any] | None) -> list[str]:
-    if e is None:
-        return []
+def _engine_section(e: dict[str, Any]) -> list[str]:
     rate = e["pods_per_second"]
     return [
         "## Engine, in process",
@@ -626,9 +628,7 @@ def _engine_section(e: dict[str, Any] | None) -> list[str]:
     ]
 
 
-def _check_section(c: dict[str, Any] | None) -> list[str]:
-    if c is None:
-        return []
+def _check_section(c: dict[str, Any]) -> list[str]:
     ratio = c["ratio_cpu"]
     return [
         "## `winpod check` against the parse floor",
@@ -651,9 +651,7 @@ def _check_section(c: dict[str, Any] | None) -> list[str]:
     ]
 
 
-def _webhook_section(w: dict[str, Any] | None) -> list[str]:
-    if w is None:
-        return []
+def _webhook_section(w: dict[str, Any]) -> list[str]:
     if "skipped" in w:
         return ["## Webhook", "", f"Skipped: {w['skipped']}.", ""]
     echo, pod = w["echo"], w["winpod"]

@@ -66,7 +66,8 @@ def run_process(*argv: str, stdin: bytes | None = None, cwd: Path = REPO) -> Res
     return Result(done.returncode, done.stdout.decode(), done.stderr.decode())
 
 
-WINDOWS_POD = """\
+# Pod {name} on Windows by its nodeSelector, its one container `app` a nanoserver.
+_POD_HEAD = """\
 apiVersion: v1
 kind: Pod
 metadata:
@@ -78,6 +79,8 @@ spec:
   containers:
     - name: app
       image: mcr.microsoft.com/windows/nanoserver:ltsc2022
+"""
+_MEMORY_LIMIT = """\
       resources:
         requests:
           memory: 256Mi
@@ -85,44 +88,14 @@ spec:
           memory: 256Mi
 """
 
-PRIVILEGED_POD = """\
-apiVersion: v1
-kind: Pod
-metadata:
-  name: {name}
-  namespace: apps
-spec:
-  nodeSelector:
-    kubernetes.io/os: windows
-  containers:
-    - name: app
-      image: mcr.microsoft.com/windows/nanoserver:ltsc2022
-      securityContext:
-        privileged: true
-      resources:
-        requests:
-          memory: 256Mi
-        limits:
-          memory: 256Mi
-"""
+WINDOWS_POD = _POD_HEAD + _MEMORY_LIMIT
 
-MEMORY_EMPTYDIR_POD = """\
-apiVersion: v1
-kind: Pod
-metadata:
-  name: {name}
-  namespace: apps
-spec:
-  nodeSelector:
-    kubernetes.io/os: windows
-  containers:
-    - name: app
-      image: mcr.microsoft.com/windows/nanoserver:ltsc2022
-      resources:
-        requests:
-          memory: 256Mi
-        limits:
-          memory: 256Mi
+PRIVILEGED_POD = _POD_HEAD + "      securityContext:\n        privileged: true\n" + _MEMORY_LIMIT
+
+MEMORY_EMPTYDIR_POD = (
+    _POD_HEAD
+    + _MEMORY_LIMIT
+    + """\
       volumeMounts:
         - name: scratch
           mountPath: C:\\scratch
@@ -131,6 +104,7 @@ spec:
       emptyDir:
         medium: Memory
 """
+)
 
 
 def write(directory: Path, name: str, text: str | bytes) -> Path:

@@ -16,20 +16,11 @@ from winpod.cluster.view import ClusterCacheView
 from winpod.config import Config
 
 from tests.cluster.standin import StandinAPIServer
+from tests.rules.builders import windows_runtime_class
 
-WINDOWS_RUNTIME_CLASS = {
-    "metadata": {"name": "windows-2022"},
-    "handler": "runhcs-wcow-process",
-    "scheduling": {
-        "nodeSelector": {
-            "kubernetes.io/os": "windows",
-            "node.kubernetes.io/windows-build": "10.0.20348",
-        },
-        "tolerations": [
-            {"key": "os", "operator": "Equal", "value": "windows", "effect": "NoSchedule"}
-        ],
-    },
-}
+WINDOWS_RUNTIME_CLASS = windows_runtime_class(
+    tolerations=[{"key": "os", "operator": "Equal", "value": "windows", "effect": "NoSchedule"}]
+)
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +24,19 @@ from tests.cluster.workloads import deployment, pod, replica_set
 CRD = Path(__file__).parent / "data" / "wgpolicyk8s.io_policyreports.yaml"
 
 
-def run_audit(
-    kubeconfig: Path, capsys: pytest.CaptureFixture[str], *args: str
-) -> tuple[int, str, str]:
-    code = main(["audit", "--kubeconfig", str(kubeconfig), *args])
-    out, err = capsys.readouterr()
-    return code, out, err
+RunAudit = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def run_audit(kubeconfig: Path, capsys: pytest.CaptureFixture[str]) -> RunAudit:
+    """`run_audit(*args)`: `winpod audit` of the stand-in apiserver, (exit code, stdout, stderr)."""
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main(["audit", "--kubeconfig", str(kubeconfig), *args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
 
 
 def policy_report_schema() -> dict[str, Any]:
@@ -53,13 +61,18 @@ def undeclared_fields(value: Any, schema: dict[str, Any], where: str = "") -> li
     return found
 
 
-def small_cluster(api: StandinAPIServer) -> None:
-    api.put("runtimeclasses", WINDOWS_RUNTIME_CLASS)
+@pytest.fixture
+def small_cluster(apiserver: StandinAPIServer) -> StandinAPIServer:
+    """The stand-in apiserver holding a Windows RuntimeClass, namespaces shop and tools, and in
+    them a privileged Deployment with its ReplicaSet and 3 pods, bare and custom-owned pods."""
+    apiserver.put("runtimeclasses", WINDOWS_RUNTIME_CLASS)
     for ns in ("shop", "tools"):
-        api.put("namespaces", {"metadata": {"name": ns}})
-    api.put("deployments", deployment("shop", "web", runtime_class="windows-2022", privileged=True))
-    api.put("replicasets", replica_set("shop", "web-1", "web", "windows", privileged=True))
-    api.put_many(
+        apiserver.put("namespaces", {"metadata": {"name": ns}})
+    apiserver.put(
+        "deployments", deployment("shop", "web", runtime_class="windows-2022", privileged=True)
+    )
+    apiserver.put("replicasets", replica_set("shop", "web-1", "web", "windows", privileged=True))
+    apiserver.put_many(
         "pods",
         [
             pod(
@@ -72,13 +85,14 @@ def small_cluster(api: StandinAPIServer) -> None:
             for i in range(3)
         ],
     )
-    api.put("pods", pod("shop", "scratch", "windows", memory_medium=True))
-    api.put("pods", pod("tools", "runner", "linux", owner=("example.com/v1", "Runner", "r")))
-    api.put("pods", pod("tools", "debug", "linux"))
+    apiserver.put("pods", pod("shop", "scratch", "windows", memory_medium=True))
+    apiserver.put("pods", pod("tools", "runner", "linux", owner=("example.com/v1", "Runner", "r")))
+    apiserver.put("pods", pod("tools", "debug", "linux"))
+    return apiserver
 
 
 def test_audit_lists_1200_pods_in_pages_of_100_and_never_holds_more_than_a_page(
-    apiserver: StandinAPIServer, kubeconfig: Path, capsys: pytest.CaptureFixture[str]
+    apiserver: StandinAPIServer, run_audit: RunAudit
 ) -> None:
     apiserver.put_many(
         "pods",
@@ -92,7 +106,7 @@ def test_audit_lists_1200_pods_in_pages_of_100_and_never_holds_more_than_a_page(
             for i in range(1200)
         ],
     )
-    code, out, _ = run_audit(kubeconfig, capsys, "--page-size", "100", "--format", "json")
+    code, out, _ = run_audit("--page-size", "100", "--format", "json")
     summary = orjson.loads(out)["summary"]
     assert summary["listed"] == {"Pod": 1200}
     assert summary["checked"] == 1200
@@ -125,11 +139,11 @@ def test_objects_are_evaluated_as_each_page_arrives(
         client.close()
 
 
+@pytest.mark.usefixtures("small_cluster")
 def test_pods_owned_by_an_audited_controller_are_covered_by_its_template(
-    apiserver: StandinAPIServer, kubeconfig: Path, capsys: pytest.CaptureFixture[str]
+    run_audit: RunAudit,
 ) -> None:
-    small_cluster(apiserver)
-    code, out, _ = run_audit(kubeconfig, capsys, "--format", "json")
+    code, out, _ = run_audit("--format", "json")
     doc = orjson.loads(out)
     summary = doc["summary"]
     assert summary["skippedCoveredByController"] == {"Pod": 3, "ReplicaSet": 1}
@@ -139,11 +153,9 @@ def test_pods_owned_by_an_audited_controller_are_covered_by_its_template(
     assert code == 1
 
 
-def test_the_text_summary_says_what_was_skipped_and_why(
-    apiserver: StandinAPIServer, kubeconfig: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    small_cluster(apiserver)
-    code, out, _ = run_audit(kubeconfig, capsys)
+@pytest.mark.usefixtures("small_cluster")
+def test_the_text_summary_says_what_was_skipped_and_why(run_audit: RunAudit) -> None:
+    code, out, _ = run_audit()
     assert "DENY Deployment shop/web (OS: windows" in out
     assert "(rule windows-privileged)" in out
     assert "not checked again, their controller's template was: Pod 3, ReplicaSet 1" in out
@@ -151,11 +163,9 @@ def test_the_text_summary_says_what_was_skipped_and_why(
     assert code == 1
 
 
-def test_policy_reports_validate_against_the_upstream_crd_schema(
-    apiserver: StandinAPIServer, kubeconfig: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    small_cluster(apiserver)
-    code, out, err = run_audit(kubeconfig, capsys, "--format", "policyreport")
+@pytest.mark.usefixtures("small_cluster")
+def test_policy_reports_validate_against_the_upstream_crd_schema(run_audit: RunAudit) -> None:
+    code, out, err = run_audit("--format", "policyreport")
     reports = [d for d in yaml.safe_load_all(out) if d]
     assert [(r["kind"], r["metadata"]["namespace"]) for r in reports] == [
         ("PolicyReport", "shop"),
@@ -179,15 +189,14 @@ def test_policy_reports_validate_against_the_upstream_crd_schema(
 
 
 def test_apply_creates_the_reports_then_replaces_them(
-    apiserver: StandinAPIServer, kubeconfig: Path, capsys: pytest.CaptureFixture[str]
+    small_cluster: StandinAPIServer, run_audit: RunAudit
 ) -> None:
-    small_cluster(apiserver)
-    _, _, err = run_audit(kubeconfig, capsys, "--apply")
+    _, _, err = run_audit("--apply")
     assert "applied 2 PolicyReports" in err
-    stored = apiserver.resources["policyreports"].objects
+    stored = small_cluster.resources["policyreports"].objects
     first_rv = stored[("shop", "winpod")]["metadata"]["resourceVersion"]
-    apiserver.delete("deployments", "web", "shop")
-    run_audit(kubeconfig, capsys, "--apply")
+    small_cluster.delete("deployments", "web", "shop")
+    run_audit("--apply")
     assert sorted(stored) == [("shop", "winpod"), ("tools", "winpod")]
     report = stored[("shop", "winpod")]
     assert report["metadata"]["resourceVersion"] != first_rv
@@ -195,23 +204,23 @@ def test_apply_creates_the_reports_then_replaces_them(
 
 
 def test_a_continue_token_that_expires_mid_audit_is_a_clear_error(
-    apiserver: StandinAPIServer, kubeconfig: Path, capsys: pytest.CaptureFixture[str]
+    apiserver: StandinAPIServer, run_audit: RunAudit
 ) -> None:
     apiserver.put_many("pods", [pod("ns", f"p-{i:03}") for i in range(30)])
     apiserver.expire_next_continue = True
-    code, _, err = run_audit(kubeconfig, capsys, "--page-size", "10")
+    code, _, err = run_audit("--page-size", "10")
     assert code == 3
     assert "listing /api/v1/pods: the paged list expired before it finished (410 Gone" in err
 
 
 def test_a_malformed_object_is_reported_as_an_error_not_a_crash(
-    apiserver: StandinAPIServer, kubeconfig: Path, capsys: pytest.CaptureFixture[str]
+    apiserver: StandinAPIServer, run_audit: RunAudit
 ) -> None:
     broken = pod("ns", "broken", "windows")
     broken["spec"]["containers"] = {"name": "not-a-list"}
     apiserver.put("pods", broken)
     apiserver.put("pods", pod("ns", "fine"))
-    code, out, err = run_audit(kubeconfig, capsys, "--format", "policyreport")
+    code, out, err = run_audit("--format", "policyreport")
     report = next(d for d in yaml.safe_load_all(out) if d)
     assert report["summary"]["error"] == 1 and report["summary"]["pass"] == 1
     assert "1 unreadable" in err
@@ -219,7 +228,7 @@ def test_a_malformed_object_is_reported_as_an_error_not_a_crash(
 
 
 def test_namespace_labels_cap_the_action_in_the_audit(
-    apiserver: StandinAPIServer, kubeconfig: Path, capsys: pytest.CaptureFixture[str]
+    apiserver: StandinAPIServer, run_audit: RunAudit
 ) -> None:
     apiserver.put(
         "namespaces", {"metadata": {"name": "lenient", "labels": {"winpod.io/max-action": "warn"}}}
@@ -227,34 +236,29 @@ def test_namespace_labels_cap_the_action_in_the_audit(
     apiserver.put("namespaces", {"metadata": {"name": "strict"}})
     for ns in ("lenient", "strict"):
         apiserver.put("pods", pod(ns, "p", "windows", privileged=True))
-    code, out, _ = run_audit(kubeconfig, capsys, "--format", "json")
+    code, out, _ = run_audit("--format", "json")
     verdicts = {o["namespace"]: o["verdict"] for o in orjson.loads(out)["objects"]}
     assert verdicts == {"lenient": "warn", "strict": "deny"}
     assert code == 1
 
 
 def test_selected_namespaces_are_listed_through_their_namespaced_paths(
-    apiserver: StandinAPIServer, kubeconfig: Path, capsys: pytest.CaptureFixture[str]
+    small_cluster: StandinAPIServer, run_audit: RunAudit
 ) -> None:
-    small_cluster(apiserver)
-    code, out, err = run_audit(
-        kubeconfig, capsys, "-n", "tools", "-n", "nowhere", "--format", "json"
-    )
+    code, out, err = run_audit("-n", "tools", "-n", "nowhere", "--format", "json")
     assert {o["namespace"] for o in orjson.loads(out)["objects"]} <= {"tools"}
     assert orjson.loads(out)["summary"]["checked"] == 2
-    assert apiserver.requests_to("/api/v1/namespaces/tools/pods")
-    assert not apiserver.requests_to("/api/v1/pods")
-    assert not apiserver.requests_to("/api/v1/namespaces")  # got by name, not listed
-    assert apiserver.requests_to("/api/v1/namespaces/tools")
+    assert small_cluster.requests_to("/api/v1/namespaces/tools/pods")
+    assert not small_cluster.requests_to("/api/v1/pods")
+    assert not small_cluster.requests_to("/api/v1/namespaces")  # got by name, not listed
+    assert small_cluster.requests_to("/api/v1/namespaces/tools")
     assert "namespace nowhere not found" in err
     assert code == 0
 
 
-def test_sarif_output_names_each_finding_by_rule_and_object(
-    apiserver: StandinAPIServer, kubeconfig: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    small_cluster(apiserver)
-    _, out, _ = run_audit(kubeconfig, capsys, "--format", "sarif")
+@pytest.mark.usefixtures("small_cluster")
+def test_sarif_output_names_each_finding_by_rule_and_object(run_audit: RunAudit) -> None:
+    _, out, _ = run_audit("--format", "sarif")
     sarif = orjson.loads(out)
     results = sarif["runs"][0]["results"]
     assert sarif["version"] == "2.1.0"
@@ -266,19 +270,19 @@ def test_sarif_output_names_each_finding_by_rule_and_object(
 
 
 def test_mutate_evaluates_what_the_mutation_would_admit(
-    apiserver: StandinAPIServer, kubeconfig: Path, capsys: pytest.CaptureFixture[str]
+    apiserver: StandinAPIServer, run_audit: RunAudit
 ) -> None:
     apiserver.put("pods", pod("ns", "win", "windows", privileged=True))
-    code, out, _ = run_audit(kubeconfig, capsys, "--mutate", "--format", "json")
+    code, out, _ = run_audit("--mutate", "--format", "json")
     objects = orjson.loads(out)["objects"]
     assert [(o["name"], o["verdict"]) for o in objects] == [("win", "deny")]
     assert code == 1
 
 
 def test_an_unreachable_cluster_is_exit_code_3(
-    apiserver: StandinAPIServer, kubeconfig: Path, capsys: pytest.CaptureFixture[str]
+    apiserver: StandinAPIServer, run_audit: RunAudit
 ) -> None:
     apiserver.stop()
-    code, out, err = run_audit(kubeconfig, capsys)
+    code, out, err = run_audit()
     assert code == 3 and out == ""
     assert err.startswith("winpod audit: cannot list RuntimeClasses:")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.rules import builders
+
 RESOURCES = {
     "limits": {"memory": "512Mi", "cpu": "500m"},
     "requests": {"memory": "512Mi", "cpu": "500m"},
@@ -70,15 +72,7 @@ def deployment(
         spec.pop("nodeSelector")
         spec.pop("tolerations", None)
         spec["runtimeClassName"] = runtime_class
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "selector": {"matchLabels": {"app": name}},
-            "template": {"metadata": {"labels": {"app": name}}, "spec": spec},
-        },
-    }
+    return builders.deployment(name, spec, namespace)
 
 
 def replica_set(

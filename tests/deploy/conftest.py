@@ -6,17 +6,18 @@ from typing import Any
 
 import pytest
 from deploy_render import (
-    DEPLOY,
     HELM_VALUES,
     OPTIONS,
     OVERLAYS,
     Doc,
+    copy_deploy,
     helm_render,
     helm_self_managed_values,
     kubectl_kustomize,
     kustomize_option,
     make_self_managed_certs,
     option_helm_values,
+    rendered_by,
 )
 
 
@@ -25,8 +26,7 @@ def deploy_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """deploy/ copied, with fresh `winpod certs` output in the self-managed overlay."""
     if shutil.which("kubectl") is None:
         pytest.skip("kubectl (which ships kustomize) is not installed")
-    target = tmp_path_factory.mktemp("deploy") / "deploy"
-    shutil.copytree(DEPLOY, target, ignore=shutil.ignore_patterns("certs", "__pycache__"))
+    target = copy_deploy(tmp_path_factory.mktemp("deploy") / "deploy")
     make_self_managed_certs(target)
     return target
 
@@ -84,19 +84,15 @@ def audit_helmed(helm_available: None) -> list[Doc]:
 
 @pytest.fixture(params=OVERLAYS)
 def overlay(request: pytest.FixtureRequest) -> str:
-    name: str = request.param
-    return name
+    return str(request.param)
 
 
 @pytest.fixture(params=["kustomize", "helm"])
 def renderer(request: pytest.FixtureRequest) -> str:
-    name: str = request.param
-    return name
+    return str(request.param)
 
 
 @pytest.fixture
 def rendered(request: pytest.FixtureRequest, overlay: str, renderer: str) -> list[Doc]:
     """One overlay (or its equivalent Helm values), rendered by one renderer."""
-    source = "kustomized" if renderer == "kustomize" else "helmed"
-    docs: list[Doc] = request.getfixturevalue(source)[overlay]
-    return docs
+    return rendered_by(request, renderer, "kustomized", "helmed", overlay)

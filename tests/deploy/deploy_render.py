@@ -13,9 +13,12 @@ import shutil
 import subprocess
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -135,6 +138,35 @@ def helm_render(
     return docs
 
 
+# A cluster config that names no server: `helm install --dry-run=client` renders offline.
+NO_CLUSTER = "apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n"
+
+
+def helm_install_refusal(values: dict[str, Any]) -> tuple[str, str]:
+    """`helm install --dry-run=client` of the chart with `values`, which Helm must refuse, then
+    with the defaults: (Helm's refusal, the manifest the default install renders)."""
+    import helm_python
+
+    config = helm_python.Config(
+        kubeconfig_content=NO_CLUSTER, namespace=NAMESPACE, storage_driver="memory"
+    )
+    with config:
+        try:
+            config.install(str(CHART), "winpod", values, namespace=NAMESPACE, dry_run="client")
+        except helm_python.HelmError as refused:
+            refusal = str(refused)
+        else:
+            raise AssertionError(f"helm install accepted {values}")
+        release = config.install(str(CHART), "winpod", {}, namespace=NAMESPACE, dry_run="client")
+    return refusal, release["manifest"]
+
+
+def copy_deploy(target: Path) -> Path:
+    """deploy/ copied to `target`, without its generated certificates and bytecode."""
+    shutil.copytree(DEPLOY, target, ignore=shutil.ignore_patterns("certs", "__pycache__"))
+    return target
+
+
 def generator(script: Path = GENERATE) -> dict[str, Any]:
     """deploy/generate.py's names, run from source (so no bytecode lands in deploy/). A copy of
     deploy/ has its own script, which reads and writes that copy."""
@@ -158,6 +190,17 @@ def helm_self_managed_values(certs_dir: Path) -> dict[str, Any]:
         "tlsKey": (certs_dir / "tls.key").read_text(),
         "caCrt": (certs_dir / "ca.crt").read_text(),
     }
+
+
+def rendered_by(
+    request: pytest.FixtureRequest, renderer: str, kustomized: str, helmed: str, name: str
+) -> list[Doc]:
+    """`name`'s objects from the session fixture `kustomized` or `helmed` (rendered objects by
+    name), whichever `renderer` ("kustomize" or "helm") names."""
+    docs: dict[str, list[Doc]] = request.getfixturevalue(
+        kustomized if renderer == "kustomize" else helmed
+    )
+    return docs[name]
 
 
 def find(docs: Iterable[Doc], kind: str, name: str | None = None) -> list[Doc]:
@@ -296,8 +339,7 @@ def main() -> None:
 
     sys.path.insert(0, str(REPO))
     with tempfile.TemporaryDirectory() as tmp:
-        copy = Path(tmp) / "deploy"
-        shutil.copytree(DEPLOY, copy, ignore=shutil.ignore_patterns("certs"))
+        copy = copy_deploy(Path(tmp) / "deploy")
         certs_dir = make_self_managed_certs(copy)
         for name in OVERLAYS:
             print(f"== kubectl kustomize deploy/overlays/{name}")

@@ -132,40 +132,22 @@ def test_winpod_certs_output_chains_for_every_service_name(issued: Path) -> None
     load_key_pair((issued / "ca.crt").read_bytes(), (issued / "ca.key").read_bytes())
 
 
-@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
-def test_openssl_verifies_the_chain_for_every_service_name(issued: Path) -> None:
-    for name in NAMES:
-        result = subprocess.run(
-            [
-                "openssl",
-                "verify",
-                "-purpose",
-                "sslserver",
-                "-verify_hostname",
-                name,
-                "-CAfile",
-                str(issued / "ca.crt"),
-                str(issued / "tls.crt"),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-        assert result.returncode == 0 and result.stdout.strip().endswith(": OK"), result
-    wrong = subprocess.run(
-        [
-            "openssl",
-            "verify",
-            "-verify_hostname",
-            "winpod.default.svc",
-            "-CAfile",
-            str(issued / "ca.crt"),
-            str(issued / "tls.crt"),
-        ],
+def _openssl_verify(issued: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    """`openssl verify` of the issued serving certificate against the issued CA."""
+    return subprocess.run(
+        ["openssl", "verify", *options, "-CAfile", str(issued / "ca.crt"), str(issued / "tls.crt")],
         capture_output=True,
         text=True,
         timeout=30,
     )
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
+def test_openssl_verifies_the_chain_for_every_service_name(issued: Path) -> None:
+    for name in NAMES:
+        result = _openssl_verify(issued, "-purpose", "sslserver", "-verify_hostname", name)
+        assert result.returncode == 0 and result.stdout.strip().endswith(": OK"), result
+    wrong = _openssl_verify(issued, "-verify_hostname", "winpod.default.svc")
     assert wrong.returncode != 0
 
 

@@ -14,7 +14,14 @@ from typing import Any
 
 import pytest
 import yaml
-from deploy_render import CHART, DEPLOY, NAMESPACE, REPO, config_text_of, helm_render
+from deploy_render import (
+    CHART,
+    DEPLOY,
+    REPO,
+    config_text_of,
+    helm_install_refusal,
+    helm_render,
+)
 from pydantic import ValidationError
 from winpod.config import Config, load_config
 
@@ -23,8 +30,6 @@ pytestmark = pytest.mark.usefixtures("helm_available")
 BAD_ACTION = (
     "at '/config/rules/windows-subpath': value must be one of 'deny', 'warn', 'audit', 'off', false"
 )
-# A cluster config that names no server: `helm install --dry-run=client` renders offline.
-NO_CLUSTER = "apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n"
 
 
 def values_file(config_text: str) -> dict[str, Any]:
@@ -60,23 +65,9 @@ def test_helm_template_refuses_an_unknown_rule_action_given_with_set() -> None:
 
 
 def test_helm_install_refuses_an_unknown_rule_action_before_creating_anything() -> None:
-    import helm_python
-
-    config = helm_python.Config(
-        kubeconfig_content=NO_CLUSTER, namespace=NAMESPACE, storage_driver="memory"
-    )
-    with config:
-        with pytest.raises(helm_python.HelmError) as caught:
-            config.install(
-                str(CHART),
-                "winpod",
-                values_file("rules: {windows-subpath: block}"),
-                namespace=NAMESPACE,
-                dry_run="client",
-            )
-        assert BAD_ACTION in str(caught.value)
-        release = config.install(str(CHART), "winpod", {}, namespace=NAMESPACE, dry_run="client")
-    assert "kind: ValidatingWebhookConfiguration" in release["manifest"]
+    refusal, manifest = helm_install_refusal(values_file("rules: {windows-subpath: block}"))
+    assert BAD_ACTION in refusal
+    assert "kind: ValidatingWebhookConfiguration" in manifest
 
 
 @pytest.mark.parametrize(

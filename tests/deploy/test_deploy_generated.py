@@ -26,6 +26,7 @@ from deploy_render import (
     Doc,
     comparable_webhooks,
     config_of,
+    copy_deploy,
     generator,
     helm_render,
     kubectl_kustomize,
@@ -39,6 +40,17 @@ REGENERATE = ".venv/bin/python deploy/generate.py"
 
 def rel(path: Path) -> str:
     return str(path.relative_to(REPO))
+
+
+def generate_check(script: Path) -> subprocess.CompletedProcess[str]:
+    """`python generate.py --check`, run as a process from the repository's root."""
+    return subprocess.run(
+        [sys.executable, str(script), "--check"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -59,13 +71,7 @@ def test_the_committed_file_is_what_generate_py_writes(
 
 
 def test_generate_py_check_runs_on_its_own_and_finds_nothing_stale() -> None:
-    result = subprocess.run(
-        [sys.executable, str(GENERATE), "--check"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = generate_check(GENERATE)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -164,8 +170,7 @@ def edited_copy(tmp_path: Path) -> Path:
     namespace, a Linux default OS and a warn-only patch that also turns on mixedCluster."""
     if shutil.which("kubectl") is None:
         pytest.skip("kubectl (which ships kustomize) is not installed")
-    copy = tmp_path / "deploy"
-    shutil.copytree(DEPLOY, copy, ignore=shutil.ignore_patterns("certs", "__pycache__"))
+    copy = copy_deploy(tmp_path / "deploy")
     webhooks = copy / "base" / "webhooks.yaml"
     _edit(webhooks, "timeoutSeconds: 5", "timeoutSeconds: 4")
     text = webhooks.read_text().replace(
@@ -185,12 +190,7 @@ def edited_copy(tmp_path: Path) -> Path:
 def test_an_edited_source_makes_check_fail_with_a_diff_and_the_command(
     edited_copy: Path,
 ) -> None:
-    result = subprocess.run(
-        [sys.executable, str(edited_copy / "generate.py"), "--check"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = generate_check(edited_copy / "generate.py")
     assert result.returncode == 1
     assert "+  validating: 4" in result.stdout
     assert '+excludedNamespaces: ["kube-system", "kube-node-lease", "kube-public"]' in result.stdout
@@ -225,8 +225,7 @@ def kube_system_edited_copy(tmp_path: Path) -> Path:
     entry, and kube-system defaulting to Windows in its config patch."""
     if shutil.which("kubectl") is None:
         pytest.skip("kubectl (which ships kustomize) is not installed")
-    copy = tmp_path / "deploy"
-    shutil.copytree(DEPLOY, copy, ignore=shutil.ignore_patterns("certs", "__pycache__"))
+    copy = copy_deploy(tmp_path / "deploy")
     _edit(
         copy / "components" / "kube-system" / "kustomization.yaml",
         "        value: mutate.kube-system.winpod.io\n",
@@ -264,14 +263,8 @@ def test_the_helm_kube_system_option_follows_an_edited_component(
 def test_generate_py_refuses_a_base_config_that_sets_what_the_kube_system_patch_sets(
     tmp_path: Path,
 ) -> None:
-    copy = tmp_path / "deploy"
-    shutil.copytree(DEPLOY, copy, ignore=shutil.ignore_patterns("certs", "__pycache__"))
+    copy = copy_deploy(tmp_path / "deploy")
     _edit(copy / "base" / "config.yaml", "rules: {}\n", "rules: {}\nnamespaces: {}\n")
-    result = subprocess.run(
-        [sys.executable, str(copy / "generate.py"), "--check"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = generate_check(copy / "generate.py")
     assert result.returncode == 2
     assert "deploy/components/kube-system/config-patch.yaml: sets ['namespaces']" in result.stderr

@@ -25,6 +25,7 @@ from deploy_render import (
     kinds_and_names,
     load_docs,
     one,
+    rendered_by,
 )
 from winpod.config import ACTION_RANK, Config, load_config
 from winpod.engine.evaluate import Engine
@@ -75,15 +76,12 @@ def selected_namespaces(hook: Doc) -> set[str]:
 
 @pytest.fixture(params=sorted(KUBE_SYSTEM_OPTIONS))
 def option(request: pytest.FixtureRequest) -> str:
-    name: str = request.param
-    return name
+    return str(request.param)
 
 
 @pytest.fixture
 def with_kube_system(request: pytest.FixtureRequest, option: str, renderer: str) -> list[Doc]:
-    source = "options_kustomized" if renderer == "kustomize" else "options_helmed"
-    docs: list[Doc] = request.getfixturevalue(source)[option]
-    return docs
+    return rendered_by(request, renderer, "options_kustomized", "options_helmed", option)
 
 
 def entries(docs: list[Doc], kind: str) -> list[Doc]:

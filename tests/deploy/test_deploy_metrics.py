@@ -23,6 +23,7 @@ from deploy_render import (
     kinds_and_names,
     load_docs,
     one,
+    rendered_by,
     webhook_pod_spec,
 )
 from winpod.certs import service_dns_names
@@ -45,16 +46,13 @@ MONITORED = ("service-monitor", "service-monitor-self-managed")
 
 @pytest.fixture(params=sorted(ADDED))
 def option(request: pytest.FixtureRequest) -> str:
-    name: str = request.param
-    return name
+    return str(request.param)
 
 
 @pytest.fixture(params=MONITORED)
 def monitored(request: pytest.FixtureRequest, renderer: str) -> list[Doc]:
     """An install with the ServiceMonitor, by one renderer."""
-    source = "options_kustomized" if renderer == "kustomize" else "options_helmed"
-    docs: list[Doc] = request.getfixturevalue(source)[request.param]
-    return docs
+    return rendered_by(request, renderer, "options_kustomized", "options_helmed", request.param)
 
 
 @pytest.fixture
@@ -62,12 +60,8 @@ def metrics_rendered(
     request: pytest.FixtureRequest, option: str, renderer: str
 ) -> tuple[list[Doc], list[Doc]]:
     """(the install with the option, the same install without it), by one renderer."""
-    if renderer == "kustomize":
-        with_option = request.getfixturevalue("options_kustomized")[option]
-        without = request.getfixturevalue("kustomized")[BASE_OF[option]]
-    else:
-        with_option = request.getfixturevalue("options_helmed")[option]
-        without = request.getfixturevalue("helmed")[BASE_OF[option]]
+    with_option = rendered_by(request, renderer, "options_kustomized", "options_helmed", option)
+    without = rendered_by(request, renderer, "kustomized", "helmed", BASE_OF[option])
     return with_option, without
 
 

@@ -24,6 +24,10 @@ import pytest
 from tests.kube.controlplane import ApiServer, ControlPlane, find_binaries
 
 VERSIONS = ("1.24", "1.36")
+# Once per version, each marked `kube`: the params of `apiserver`, and with `@EACH_VERSION` a
+# test's argument `minor` (for tests that take `apiservers` and pick one).
+_EACH_MINOR = [pytest.param(minor, id=f"k8s-{minor}", marks=pytest.mark.kube) for minor in VERSIONS]
+EACH_VERSION = pytest.mark.parametrize("minor", _EACH_MINOR)
 
 _namespaces = itertools.count(1)
 
@@ -43,11 +47,13 @@ def apiservers(kube_control_plane: ControlPlane) -> Mapping[str, ApiServer]:
     return MappingProxyType(kube_control_plane.servers)
 
 
-@pytest.fixture(
-    params=[pytest.param(minor, id=f"k8s-{minor}", marks=pytest.mark.kube) for minor in VERSIONS]
-)
+@pytest.fixture(params=_EACH_MINOR)
 def apiserver(request: pytest.FixtureRequest, apiservers: Mapping[str, ApiServer]) -> ApiServer:
-    minor: str = request.param
+    return apiserver_at(apiservers, request.param)
+
+
+def apiserver_at(apiservers: Mapping[str, ApiServer], minor: str) -> ApiServer:
+    """The apiserver of `minor`; the test is skipped, saying so, when there is none."""
     if minor not in apiservers:
         pytest.skip(f"no kube-apiserver {minor} (have {', '.join(sorted(apiservers)) or 'none'})")
     return apiservers[minor]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +12,18 @@ from tests.conftest import RunningWebhook, StartWebhook
 from tests.kube.controlplane import ApiServer, find_kubectl
 
 NANOSERVER = "mcr.microsoft.com/windows/nanoserver:ltsc2022"
+ON_WINDOWS = {"kubernetes.io/os": "windows"}
+
+
+def pod(name: str, **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": spec}
+
+
+def windows_pod(name: str, container: dict[str, Any] | None = None, **spec: Any) -> dict[str, Any]:
+    """A pod placed on Windows by its nodeSelector, its one container a nanoserver named app
+    (with `container`'s fields), and `spec`'s fields."""
+    app = {"name": "app", "image": NANOSERVER, **(container or {})}
+    return pod(name, nodeSelector=dict(ON_WINDOWS), containers=[app], **spec)
 
 
 def needs_kubectl() -> None:
@@ -56,17 +68,7 @@ def hook(
     label = {"winpod-test.io/webhook": name}
     probe_namespace = f"{name}-probe"
     apiserver.ensure_namespace(probe_namespace, label)
-    probe = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "probe"},
-        "spec": {
-            "nodeSelector": {"kubernetes.io/os": "windows"},
-            "containers": [
-                {"name": "c", "image": NANOSERVER, "resources": {"limits": {"memory": "64Mi"}}}
-            ],
-        },
-    }
+    probe = windows_pod("probe", {"resources": {"limits": {"memory": "64Mi"}}})
 
     def called() -> bool:
         verdict = apiserver.dry_run_create(probe, probe_namespace)
@@ -81,3 +83,14 @@ def hook(
         probe=called,
     )
     return Hooked(apiserver, server, name, label)
+
+
+def hooked(
+    apiserver: ApiServer,
+    webhook_server: StartWebhook,
+    name: str,
+    config: Mapping[str, Any] | None = None,
+) -> Iterator[Hooked]:
+    """For a fixture to `yield from`: `hook(...)` for the test, unregistered after it."""
+    yield hook(apiserver, webhook_server, name, config)
+    apiserver.unregister_webhooks(name)

@@ -31,6 +31,13 @@ from winpod.engine.findings import Evaluation
 from winpod.engine.kubeversion import parse_version
 
 from tests.kube.controlplane import ApiServer, ApiVerdict
+from tests.rules.builders import (
+    OS_LABEL,
+    match,
+    projected_secret_volume,
+    required_node_affinity,
+    windows_runtime_class,
+)
 
 Obj = dict[str, Any]
 Tweak = Callable[[Obj], None]
@@ -38,18 +45,7 @@ Tweak = Callable[[Obj], None]
 WINDOWS_IMAGE = "mcr.microsoft.com/windows/nanoserver:ltsc2022"
 LINUX_IMAGE = "registry.k8s.io/pause:3.9"
 NAMESPACE = "oracle"
-RUNTIME_CLASS: Obj = {
-    "apiVersion": "node.k8s.io/v1",
-    "kind": "RuntimeClass",
-    "metadata": {"name": "windows-2022"},
-    "handler": "runhcs-wcow-process",
-    "scheduling": {
-        "nodeSelector": {
-            "kubernetes.io/os": "windows",
-            "node.kubernetes.io/windows-build": "10.0.20348",
-        }
-    },
-}
+RUNTIME_CLASS: Obj = windows_runtime_class()
 # Pod variants: how the pod says which OS it is for.
 VARIANTS = ("os-windows", "os-linux", "selector-only")
 SCOPES = ("pod", "initContainers", "containers", "ephemeralContainers")
@@ -134,104 +130,58 @@ def _drop_limits(container: Obj) -> None:
     container.pop("resources", None)
 
 
-_AFFINITY = "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution"
+def _field(path: str, label: str, value: Any) -> tuple[str, str, Tweak]:
+    """The case that sets the field at `path`, as the catalog writes it, to `value`: in the pod,
+    or in the container for a `<container>.` path."""
+    return path, label, _set(path.removeprefix("<container>."), value)
+
 
 # (field path as the catalog writes it, case label, tweak). Each field has a "set" case and,
 # where the type has one, a "set to empty" case ([], {}, false, "", 0).
 POD_FIELDS: list[tuple[str, str, Tweak]] = [
-    ("spec.hostPID", "true", _set("spec.hostPID", True)),
-    ("spec.hostPID", "false", _set("spec.hostPID", False)),
-    ("spec.hostIPC", "true", _set("spec.hostIPC", True)),
-    ("spec.hostIPC", "false", _set("spec.hostIPC", False)),
-    ("spec.hostNetwork", "true", _set("spec.hostNetwork", True)),
-    ("spec.hostNetwork", "false", _set("spec.hostNetwork", False)),
-    ("spec.hostUsers", "false", _set("spec.hostUsers", False)),
-    ("spec.hostUsers", "true", _set("spec.hostUsers", True)),
-    ("spec.shareProcessNamespace", "true", _set("spec.shareProcessNamespace", True)),
-    ("spec.shareProcessNamespace", "false", _set("spec.shareProcessNamespace", False)),
-    (
-        "spec.dnsPolicy",
-        "ClusterFirstWithHostNet",
-        _set("spec.dnsPolicy", "ClusterFirstWithHostNet"),
-    ),
-    ("spec.terminationGracePeriodSeconds", "60", _set("spec.terminationGracePeriodSeconds", 60)),
-    ("spec.terminationGracePeriodSeconds", "0", _set("spec.terminationGracePeriodSeconds", 0)),
-    ("spec.resources", "cpu limit", _set("spec.resources", {"limits": {"cpu": "1"}})),
-    ("spec.resources", "{}", _set("spec.resources", {})),
-    ("spec.securityContext.runAsUser", "1000", _set("spec.securityContext.runAsUser", 1000)),
-    ("spec.securityContext.runAsUser", "0", _set("spec.securityContext.runAsUser", 0)),
-    ("spec.securityContext.runAsGroup", "1000", _set("spec.securityContext.runAsGroup", 1000)),
-    ("spec.securityContext.runAsNonRoot", "true", _set("spec.securityContext.runAsNonRoot", True)),
-    (
-        "spec.securityContext.runAsNonRoot",
-        "false",
-        _set("spec.securityContext.runAsNonRoot", False),
-    ),
-    ("spec.securityContext.fsGroup", "2000", _set("spec.securityContext.fsGroup", 2000)),
-    ("spec.securityContext.fsGroup", "0", _set("spec.securityContext.fsGroup", 0)),
-    (
-        "spec.securityContext.fsGroupChangePolicy",
-        "OnRootMismatch",
-        _set("spec.securityContext.fsGroupChangePolicy", "OnRootMismatch"),
-    ),
-    (
-        "spec.securityContext.supplementalGroups",
-        "[4000]",
-        _set("spec.securityContext.supplementalGroups", [4000]),
-    ),
-    (
-        "spec.securityContext.supplementalGroups",
-        "[]",
-        _set("spec.securityContext.supplementalGroups", []),
-    ),
-    (
-        "spec.securityContext.supplementalGroupsPolicy",
-        "Strict",
-        _set("spec.securityContext.supplementalGroupsPolicy", "Strict"),
-    ),
-    (
+    _field("spec.hostPID", "true", True),
+    _field("spec.hostPID", "false", False),
+    _field("spec.hostIPC", "true", True),
+    _field("spec.hostIPC", "false", False),
+    _field("spec.hostNetwork", "true", True),
+    _field("spec.hostNetwork", "false", False),
+    _field("spec.hostUsers", "false", False),
+    _field("spec.hostUsers", "true", True),
+    _field("spec.shareProcessNamespace", "true", True),
+    _field("spec.shareProcessNamespace", "false", False),
+    _field("spec.dnsPolicy", "ClusterFirstWithHostNet", "ClusterFirstWithHostNet"),
+    _field("spec.terminationGracePeriodSeconds", "60", 60),
+    _field("spec.terminationGracePeriodSeconds", "0", 0),
+    _field("spec.resources", "cpu limit", {"limits": {"cpu": "1"}}),
+    _field("spec.resources", "{}", {}),
+    _field("spec.securityContext.runAsUser", "1000", 1000),
+    _field("spec.securityContext.runAsUser", "0", 0),
+    _field("spec.securityContext.runAsGroup", "1000", 1000),
+    _field("spec.securityContext.runAsNonRoot", "true", True),
+    _field("spec.securityContext.runAsNonRoot", "false", False),
+    _field("spec.securityContext.fsGroup", "2000", 2000),
+    _field("spec.securityContext.fsGroup", "0", 0),
+    _field("spec.securityContext.fsGroupChangePolicy", "OnRootMismatch", "OnRootMismatch"),
+    _field("spec.securityContext.supplementalGroups", "[4000]", [4000]),
+    _field("spec.securityContext.supplementalGroups", "[]", []),
+    _field("spec.securityContext.supplementalGroupsPolicy", "Strict", "Strict"),
+    _field(
         "spec.securityContext.sysctls",
         "somaxconn",
-        _set("spec.securityContext.sysctls", [{"name": "net.core.somaxconn", "value": "1024"}]),
+        [{"name": "net.core.somaxconn", "value": "1024"}],
     ),
-    ("spec.securityContext.sysctls", "[]", _set("spec.securityContext.sysctls", [])),
-    (
-        "spec.securityContext.seLinuxOptions",
-        "level",
-        _set("spec.securityContext.seLinuxOptions", {"level": "s0:c123,c456"}),
+    _field("spec.securityContext.sysctls", "[]", []),
+    _field("spec.securityContext.seLinuxOptions", "level", {"level": "s0:c123,c456"}),
+    _field("spec.securityContext.seLinuxOptions", "{}", {}),
+    _field("spec.securityContext.seLinuxChangePolicy", "Recursive", "Recursive"),
+    _field("spec.securityContext.seccompProfile", "RuntimeDefault", {"type": "RuntimeDefault"}),
+    _field("spec.securityContext.appArmorProfile", "RuntimeDefault", {"type": "RuntimeDefault"}),
+    _field(
+        "spec.securityContext.windowsOptions", "runAsUserName", {"runAsUserName": "ContainerUser"}
     ),
-    ("spec.securityContext.seLinuxOptions", "{}", _set("spec.securityContext.seLinuxOptions", {})),
-    (
-        "spec.securityContext.seLinuxChangePolicy",
-        "Recursive",
-        _set("spec.securityContext.seLinuxChangePolicy", "Recursive"),
-    ),
-    (
-        "spec.securityContext.seccompProfile",
-        "RuntimeDefault",
-        _set("spec.securityContext.seccompProfile", {"type": "RuntimeDefault"}),
-    ),
-    (
-        "spec.securityContext.appArmorProfile",
-        "RuntimeDefault",
-        _set("spec.securityContext.appArmorProfile", {"type": "RuntimeDefault"}),
-    ),
-    (
-        "spec.securityContext.windowsOptions",
-        "runAsUserName",
-        _set("spec.securityContext.windowsOptions", {"runAsUserName": "ContainerUser"}),
-    ),
-    ("spec.securityContext.windowsOptions", "{}", _set("spec.securityContext.windowsOptions", {})),
-    (
-        "spec.securityContext.windowsOptions.runAsUserName",
-        "ContainerUser",
-        _set("spec.securityContext.windowsOptions.runAsUserName", "ContainerUser"),
-    ),
-    (
-        "spec.securityContext.windowsOptions.hostProcess",
-        "true without hostNetwork",
-        _set("spec.securityContext.windowsOptions.hostProcess", True),
-    ),
+    _field("spec.securityContext.windowsOptions", "{}", {}),
+    _field("spec.securityContext.windowsOptions.runAsUserName", "ContainerUser", "ContainerUser"),
+    _field("spec.securityContext.windowsOptions.hostProcess", "true without hostNetwork", True),
     (
         "spec.securityContext.windowsOptions.hostProcess",
         "true with hostNetwork",
@@ -243,16 +193,8 @@ POD_FIELDS: list[tuple[str, str, Tweak]] = [
             _set("spec.hostNetwork", True),
         ),
     ),
-    (
-        "spec.securityContext.windowsOptions.hostProcess",
-        "false",
-        _set("spec.securityContext.windowsOptions.hostProcess", False),
-    ),
-    (
-        "spec.nodeSelector",
-        "Windows (wrong case)",
-        _set("spec.nodeSelector", {"kubernetes.io/os": "Windows"}),
-    ),
+    _field("spec.securityContext.windowsOptions.hostProcess", "false", False),
+    _field("spec.nodeSelector", "Windows (wrong case)", {"kubernetes.io/os": "Windows"}),
     (
         'spec.nodeSelector["node.kubernetes.io/windows-build"]',
         "2019 build",
@@ -261,26 +203,19 @@ POD_FIELDS: list[tuple[str, str, Tweak]] = [
             {"kubernetes.io/os": "windows", "node.kubernetes.io/windows-build": "10.0.17763"},
         ),
     ),
-    ("spec.affinity.nodeAffinity", "an empty term", _set(_AFFINITY, {"nodeSelectorTerms": [{}]})),
+    (
+        "spec.affinity.nodeAffinity",
+        "an empty term",
+        _set("spec.affinity", required_node_affinity([])),
+    ),
     (
         "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution",
         "windows",
-        _set(
-            _AFFINITY,
-            {
-                "nodeSelectorTerms": [
-                    {
-                        "matchExpressions": [
-                            {"key": "kubernetes.io/os", "operator": "In", "values": ["windows"]}
-                        ]
-                    }
-                ]
-            },
-        ),
+        _set("spec.affinity", required_node_affinity([match(OS_LABEL, "In", "windows")])),
     ),
-    ("spec.runtimeClassName", "windows-2022", _set("spec.runtimeClassName", "windows-2022")),
-    ("spec.tolerations", "everything", _set("spec.tolerations", [{"operator": "Exists"}])),
-    ("spec.tolerations", "[]", _set("spec.tolerations", [])),
+    _field("spec.runtimeClassName", "windows-2022", "windows-2022"),
+    _field("spec.tolerations", "everything", [{"operator": "Exists"}]),
+    _field("spec.tolerations", "[]", []),
     ("spec.os.name", "(the variant)", lambda pod: None),
     (
         "spec.volumes[*].emptyDir.medium",
@@ -321,21 +256,7 @@ POD_FIELDS: list[tuple[str, str, Tweak]] = [
     (
         "spec.volumes[*].projected.sources[*].*.items[*].mode",
         "0400",
-        _volume(
-            {
-                "name": "p",
-                "projected": {
-                    "sources": [
-                        {
-                            "secret": {
-                                "name": "s",
-                                "items": [{"key": "k", "path": "k", "mode": 0o400}],
-                            }
-                        }
-                    ]
-                },
-            }
-        ),
+        _volume(projected_secret_volume(0o400)),
     ),
     (
         "metadata.annotations.*",
@@ -374,98 +295,48 @@ POD_FIELDS: list[tuple[str, str, Tweak]] = [
 
 CONTAINER_FIELDS: list[tuple[str, str, Tweak]] = [
     ("<container>", "(the container itself)", lambda c: None),
-    ("<container>.image", "a Linux-only image", _set("image", "nginx:1.27")),
-    ("<container>.securityContext.privileged", "true", _set("securityContext.privileged", True)),
-    ("<container>.securityContext.privileged", "false", _set("securityContext.privileged", False)),
-    (
-        "<container>.securityContext.allowPrivilegeEscalation",
-        "true",
-        _set("securityContext.allowPrivilegeEscalation", True),
-    ),
-    (
-        "<container>.securityContext.allowPrivilegeEscalation",
-        "false",
-        _set("securityContext.allowPrivilegeEscalation", False),
-    ),
-    (
-        "<container>.securityContext.capabilities",
-        "drop ALL",
-        _set("securityContext.capabilities", {"drop": ["ALL"]}),
-    ),
-    ("<container>.securityContext.capabilities", "{}", _set("securityContext.capabilities", {})),
+    _field("<container>.image", "a Linux-only image", "nginx:1.27"),
+    _field("<container>.securityContext.privileged", "true", True),
+    _field("<container>.securityContext.privileged", "false", False),
+    _field("<container>.securityContext.allowPrivilegeEscalation", "true", True),
+    _field("<container>.securityContext.allowPrivilegeEscalation", "false", False),
+    _field("<container>.securityContext.capabilities", "drop ALL", {"drop": ["ALL"]}),
+    _field("<container>.securityContext.capabilities", "{}", {}),
     (
         "<container>.securityContext.capabilities.add",
         "NET_ADMIN",
         _set("securityContext.capabilities", {"add": ["NET_ADMIN"]}),
     ),
-    (
-        "<container>.securityContext.procMount",
-        "Default",
-        _set("securityContext.procMount", "Default"),
+    _field("<container>.securityContext.procMount", "Default", "Default"),
+    _field("<container>.securityContext.readOnlyRootFilesystem", "true", True),
+    _field("<container>.securityContext.readOnlyRootFilesystem", "false", False),
+    _field("<container>.securityContext.runAsUser", "1000", 1000),
+    _field("<container>.securityContext.runAsUser", "0", 0),
+    _field("<container>.securityContext.runAsGroup", "3000", 3000),
+    _field("<container>.securityContext.runAsNonRoot", "true", True),
+    _field("<container>.securityContext.seLinuxOptions", "level", {"level": "s0:c1"}),
+    _field("<container>.securityContext.seLinuxOptions", "{}", {}),
+    _field(
+        "<container>.securityContext.seccompProfile", "RuntimeDefault", {"type": "RuntimeDefault"}
     ),
-    (
-        "<container>.securityContext.readOnlyRootFilesystem",
-        "true",
-        _set("securityContext.readOnlyRootFilesystem", True),
+    _field(
+        "<container>.securityContext.appArmorProfile", "RuntimeDefault", {"type": "RuntimeDefault"}
     ),
-    (
-        "<container>.securityContext.readOnlyRootFilesystem",
-        "false",
-        _set("securityContext.readOnlyRootFilesystem", False),
-    ),
-    ("<container>.securityContext.runAsUser", "1000", _set("securityContext.runAsUser", 1000)),
-    ("<container>.securityContext.runAsUser", "0", _set("securityContext.runAsUser", 0)),
-    ("<container>.securityContext.runAsGroup", "3000", _set("securityContext.runAsGroup", 3000)),
-    (
-        "<container>.securityContext.runAsNonRoot",
-        "true",
-        _set("securityContext.runAsNonRoot", True),
-    ),
-    (
-        "<container>.securityContext.seLinuxOptions",
-        "level",
-        _set("securityContext.seLinuxOptions", {"level": "s0:c1"}),
-    ),
-    (
-        "<container>.securityContext.seLinuxOptions",
-        "{}",
-        _set("securityContext.seLinuxOptions", {}),
-    ),
-    (
-        "<container>.securityContext.seccompProfile",
-        "RuntimeDefault",
-        _set("securityContext.seccompProfile", {"type": "RuntimeDefault"}),
-    ),
-    (
-        "<container>.securityContext.appArmorProfile",
-        "RuntimeDefault",
-        _set("securityContext.appArmorProfile", {"type": "RuntimeDefault"}),
-    ),
-    (
+    _field(
         "<container>.securityContext.windowsOptions",
         "runAsUserName",
-        _set("securityContext.windowsOptions", {"runAsUserName": "ContainerUser"}),
+        {"runAsUserName": "ContainerUser"},
     ),
-    (
-        "<container>.securityContext.windowsOptions",
-        "{}",
-        _set("securityContext.windowsOptions", {}),
-    ),
-    (
+    _field("<container>.securityContext.windowsOptions", "{}", {}),
+    _field(
         "<container>.securityContext.windowsOptions.runAsUserName",
         "ContainerAdministrator",
-        _set("securityContext.windowsOptions.runAsUserName", "ContainerAdministrator"),
+        "ContainerAdministrator",
     ),
-    (
-        "<container>.securityContext.windowsOptions.hostProcess",
-        "true (this container only)",
-        _set("securityContext.windowsOptions.hostProcess", True),
+    _field(
+        "<container>.securityContext.windowsOptions.hostProcess", "true (this container only)", True
     ),
-    (
-        "<container>.securityContext.windowsOptions.hostProcess",
-        "false",
-        _set("securityContext.windowsOptions.hostProcess", False),
-    ),
+    _field("<container>.securityContext.windowsOptions.hostProcess", "false", False),
     ("<container>.volumeMounts[*].subPath", "conf", _mount(subPath="conf")),
     ("<container>.volumeMounts[*].subPath", '""', _mount(subPath="")),
     ("<container>.volumeMounts[*].subPathExpr", "$(POD)", _mount(subPathExpr="$(POD)")),
@@ -476,12 +347,8 @@ CONTAINER_FIELDS: list[tuple[str, str, Tweak]] = [
     ),
     ("<container>.volumeMounts[*].mountPropagation", "None", _mount(mountPropagation="None")),
     ("<container>.volumeMounts[*].bindMountOptions", "noexec", _mount(bindMountOptions=["noexec"])),
-    (
-        "<container>.volumeDevices",
-        "block",
-        _set("volumeDevices", [{"name": "blk", "devicePath": "/dev/xvda"}]),
-    ),
-    ("<container>.volumeDevices", "[]", _set("volumeDevices", [])),
+    _field("<container>.volumeDevices", "block", [{"name": "blk", "devicePath": "/dev/xvda"}]),
+    _field("<container>.volumeDevices", "[]", []),
     (
         "<container>.resources.*.*",
         "hugepages-2Mi",
@@ -498,7 +365,7 @@ CONTAINER_FIELDS: list[tuple[str, str, Tweak]] = [
         "250m",
         _set("resources", {"requests": {"cpu": "250m"}, "limits": {"memory": "256Mi"}}),
     ),
-    ("<container>.terminationMessagePath", "/tmp/log", _set("terminationMessagePath", "/tmp/log")),
+    _field("<container>.terminationMessagePath", "/tmp/log", "/tmp/log"),
     (
         "<container>.livenessProbe.exec.command[*]",
         "ping",

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -19,24 +18,10 @@ from tests.kube.controlplane import (
     find_etcd,
     parse_warning_headers,
 )
-from tests.kube.hooks import kubectl_warnings, needs_kubectl
+from tests.kube.hooks import NANOSERVER, kubectl_warnings, needs_kubectl, windows_pod
+from tests.rules.builders import deployment
 
-NANOSERVER = "mcr.microsoft.com/windows/nanoserver:ltsc2022"
-ON_WINDOWS = {"kubernetes.io/os": "windows"}
 HOOKED = {"winpod-test.io/webhook": "winpod"}
-
-
-def windows_pod(name: str, container: dict[str, Any] | None = None, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name},
-        "spec": {
-            "nodeSelector": ON_WINDOWS,
-            "containers": [{"name": "app", "image": NANOSERVER, **(container or {})}],
-            **spec,
-        },
-    }
 
 
 # --- without an apiserver ------------------------------------------------------------------
@@ -201,16 +186,7 @@ def test_the_validating_webhook_denies_a_deployment_with_a_privileged_windows_te
     apiserver: ApiServer, hooked_namespace: str
 ) -> None:
     pod = windows_pod("priv", {"securityContext": {"privileged": True}})
-    deployment = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": "priv"},
-        "spec": {
-            "selector": {"matchLabels": {"app": "priv"}},
-            "template": {"metadata": {"labels": {"app": "priv"}}, "spec": pod["spec"]},
-        },
-    }
-    verdict = apiserver.dry_run_create(deployment, hooked_namespace)
+    verdict = apiserver.dry_run_create(deployment("priv", pod["spec"]), hooked_namespace)
     assert (verdict.allowed, verdict.code) == (False, 403)
     assert verdict.message.startswith('admission webhook "validate.winpod.winpod.test" denied')
     assert "spec.template.spec.containers[0].securityContext.privileged" in verdict.message

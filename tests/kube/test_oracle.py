@@ -13,7 +13,7 @@ from winpod.config import Config
 from winpod.engine.evaluate import Engine
 
 from tests.kube.controlplane import ApiServer
-from tests.kube.fixtures import VERSIONS
+from tests.kube.fixtures import EACH_VERSION, apiserver_at
 from tests.kube.oracle import (
     CONTAINER_FIELDS,
     POD_FIELDS,
@@ -28,14 +28,6 @@ CASES = list(cases())
 _oracles: dict[str, Oracle] = {}
 
 
-def _oracle(server: ApiServer) -> Oracle:
-    if server.minor not in _oracles:
-        oracle = Oracle(server)
-        oracle.prepare()
-        _oracles[server.minor] = oracle
-    return _oracles[server.minor]
-
-
 def test_the_matrix_covers_every_field_the_catalog_knows() -> None:
     covered = {field for field, _, _ in POD_FIELDS} | {field for field, _, _ in CONTAINER_FIELDS}
     assert catalog_fields() - covered == set()
@@ -47,15 +39,20 @@ def test_the_matrix_has_each_field_in_every_scope_and_variant_it_can_take() -> N
     assert len(CASES) > 500
 
 
-@pytest.mark.kube
-@pytest.mark.parametrize("minor", VERSIONS, ids=[f"k8s-{v}" for v in VERSIONS])
+@pytest.fixture
+def oracle(apiservers: Mapping[str, ApiServer], minor: str) -> Oracle:
+    """The matrix on the apiserver of the test's `minor`, prepared once per version."""
+    server = apiserver_at(apiservers, minor)
+    if server.minor not in _oracles:
+        _oracles[server.minor] = Oracle(server)
+        _oracles[server.minor].prepare()
+    return _oracles[server.minor]
+
+
+@EACH_VERSION
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
-def test_winpod_agrees_with_the_apiserver(
-    apiservers: Mapping[str, ApiServer], minor: str, case: Case
-) -> None:
-    if minor not in apiservers:
-        pytest.skip(f"no kube-apiserver {minor}")
-    outcome = _oracle(apiservers[minor]).judge(case)
+def test_winpod_agrees_with_the_apiserver(oracle: Oracle, minor: str, case: Case) -> None:
+    outcome = oracle.judge(case)
     problem = outcome.disagreement()
     assert problem is None, f"{case.id} at {minor}: {problem}\nwinpod: " + "\n".join(
         f.line() for f in outcome.winpod.findings
@@ -65,15 +62,11 @@ def test_winpod_agrees_with_the_apiserver(
 STAMPED = [case for case in CASES if case.variant == "os-windows"]
 
 
-@pytest.mark.kube
-@pytest.mark.parametrize("minor", VERSIONS, ids=[f"k8s-{v}" for v in VERSIONS])
+@EACH_VERSION
 @pytest.mark.parametrize("case", STAMPED, ids=[case.id for case in STAMPED])
 def test_the_apiserver_profile_judges_an_unstamped_pod_as_the_apiserver_judges_it_stamped(
-    apiservers: Mapping[str, ApiServer], minor: str, case: Case
+    oracle: Oracle, case: Case
 ) -> None:
-    if minor not in apiservers:
-        pytest.skip(f"no kube-apiserver {minor}")
-    oracle = _oracle(apiservers[minor])
     outcome = oracle.judge(case)
     unstamped = case.pod()
     del unstamped["spec"]["os"]

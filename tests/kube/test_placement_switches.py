@@ -10,39 +10,25 @@ import pytest
 
 from tests.conftest import StartWebhook
 from tests.kube.controlplane import ApiServer
-from tests.kube.hooks import NANOSERVER, Hooked, hook
+from tests.kube.hooks import Hooked, hooked, pod, windows_pod
 
 AGENT_IMAGE = "registry.k8s.io/pause:3.9"
 
 
 def agent(name: str) -> dict[str, Any]:
     """A node agent written for Linux that tolerates every taint and says nothing of its OS."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name},
-        "spec": {
-            "hostPID": True,
-            "tolerations": [{"operator": "Exists"}],
-            "containers": [
-                {"name": "agent", "image": AGENT_IMAGE, "securityContext": {"privileged": True}}
-            ],
-        },
-    }
+    agent = {"name": "agent", "image": AGENT_IMAGE, "securityContext": {"privileged": True}}
+    return pod(name, hostPID=True, tolerations=[{"operator": "Exists"}], containers=[agent])
 
 
 @pytest.fixture
 def mixed(apiserver: ApiServer, webhook_server: StartWebhook) -> Iterator[Hooked]:
-    hooked = hook(apiserver, webhook_server, "mixed", {"mixedCluster": True})
-    yield hooked
-    apiserver.unregister_webhooks("mixed")
+    yield from hooked(apiserver, webhook_server, "mixed", {"mixedCluster": True})
 
 
 @pytest.fixture
 def strict(apiserver: ApiServer, webhook_server: StartWebhook) -> Iterator[Hooked]:
-    hooked = hook(apiserver, webhook_server, "strict", {"profile": "apiserver"})
-    yield hooked
-    apiserver.unregister_webhooks("strict")
+    yield from hooked(apiserver, webhook_server, "strict", {"profile": "apiserver"})
 
 
 def test_a_linux_only_agent_is_pinned_to_linux_in_a_mixed_cluster(
@@ -60,22 +46,10 @@ def test_the_apiserver_profile_denies_without_spec_os_what_the_apiserver_would_r
     apiserver: ApiServer, strict: Hooked
 ) -> None:
     namespace = strict.namespace("strict-apps")
-    pod = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "win"},
-        "spec": {
-            "nodeSelector": {"kubernetes.io/os": "windows"},
-            "containers": [
-                {
-                    "name": "app",
-                    "image": NANOSERVER,
-                    "resources": {"limits": {"memory": "64Mi"}},
-                    "securityContext": {"runAsUser": 1000},
-                }
-            ],
-        },
-    }
+    pod = windows_pod(
+        "win",
+        {"resources": {"limits": {"memory": "64Mi"}}, "securityContext": {"runAsUser": 1000}},
+    )
     verdict = apiserver.dry_run_create(pod, namespace)
     assert not verdict.allowed and verdict.code == 403
     assert "spec.containers[0].securityContext.runAsUser" in verdict.message

@@ -15,52 +15,40 @@ from typing import Any
 import pytest
 
 from tests.conftest import StartWebhook
-from tests.kube.controlplane import ApiServer
-from tests.kube.hooks import NANOSERVER, Hooked, hook
+from tests.kube.controlplane import ApiServer, ApiVerdict
+from tests.kube.hooks import Hooked, hooked, windows_pod
+from tests.rules.builders import RESTRICTED_CONTEXT
 
 RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted"}
 LINUX_ONLY = ("allowPrivilegeEscalation", "capabilities", "seccompProfile", "runAsUser")
 
 
 def restricted_chart_pod(name: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name},
-        "spec": {
-            "nodeSelector": {"kubernetes.io/os": "windows"},
-            "containers": [
-                {
-                    "name": "app",
-                    "image": NANOSERVER,
-                    "resources": {"limits": {"memory": "128Mi"}},
-                    "securityContext": {
-                        "runAsNonRoot": True,
-                        "runAsUser": 1000,
-                        "allowPrivilegeEscalation": False,
-                        "capabilities": {"drop": ["ALL"]},
-                        "seccompProfile": {"type": "RuntimeDefault"},
-                    },
-                }
-            ],
-        },
-    }
+    context = copy.deepcopy(RESTRICTED_CONTEXT)
+    return windows_pod(
+        name, {"resources": {"limits": {"memory": "128Mi"}}, "securityContext": context}
+    )
+
+
+def admitted_chart(hooked: Hooked, namespace: str) -> ApiVerdict:
+    """The chart's pod created in `namespace`, which enforces restricted and which `hooked`
+    reviews: Pod Security and winpod must both admit it."""
+    pod = restricted_chart_pod("chart")
+    verdict = hooked.apiserver.create(pod, hooked.namespace(namespace, RESTRICTED))
+    assert verdict.allowed, verdict.message
+    return verdict
 
 
 @pytest.fixture
 def dropping(apiserver: ApiServer, webhook_server: StartWebhook) -> Iterator[Hooked]:
-    hooked = hook(
+    yield from hooked(
         apiserver, webhook_server, "psa-drop", {"mutation": {"windowsDropLinuxFields": True}}
     )
-    yield hooked
-    apiserver.unregister_webhooks("psa-drop")
 
 
 @pytest.fixture
 def default(apiserver: ApiServer, webhook_server: StartWebhook) -> Iterator[Hooked]:
-    hooked = hook(apiserver, webhook_server, "psa-default")
-    yield hooked
-    apiserver.unregister_webhooks("psa-default")
+    yield from hooked(apiserver, webhook_server, "psa-default")
 
 
 def test_without_spec_os_name_removing_the_linux_fields_is_refused_by_pod_security(
@@ -92,9 +80,7 @@ def test_the_chart_stamped_windows_with_its_linux_fields_is_rejected_by_the_apis
 def test_winpods_default_mutation_leaves_the_chart_unstamped_so_it_is_admitted(
     apiserver: ApiServer, default: Hooked
 ) -> None:
-    namespace = default.namespace("psa-default-ns", RESTRICTED)
-    verdict = apiserver.create(restricted_chart_pod("chart"), namespace)
-    assert verdict.allowed, verdict.message
+    verdict = admitted_chart(default, "psa-default-ns")
     assert verdict.object is not None and "os" not in verdict.object["spec"]
     if apiserver.minor != "1.24":  # 1.24 gets no spec.os.name from winpod at all
         assert any("left spec.os.name unset" in w for w in verdict.warnings), verdict.warnings
@@ -103,10 +89,8 @@ def test_winpods_default_mutation_leaves_the_chart_unstamped_so_it_is_admitted(
 def test_drop_linux_fields_stamps_windows_and_pod_security_admits_the_chart(
     apiserver: ApiServer, dropping: Hooked
 ) -> None:
-    namespace = dropping.namespace("psa-drop-ns", RESTRICTED)
-    verdict = apiserver.create(restricted_chart_pod("chart"), namespace)
-    assert verdict.allowed, verdict.message
-    stored = apiserver.get("Pod", "chart", namespace)
+    verdict = admitted_chart(dropping, "psa-drop-ns")
+    stored = apiserver.get("Pod", "chart", "psa-drop-ns")
     assert stored is not None
     context = stored["spec"]["containers"][0]["securityContext"]
     if apiserver.minor == "1.24":

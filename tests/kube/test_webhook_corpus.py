@@ -21,7 +21,7 @@ from winpod.engine.visit import CHECKED_KINDS
 from winpod.manifests import read_inputs
 
 from tests.conftest import StartWebhook
-from tests.kube.fixtures import VERSIONS
+from tests.kube.fixtures import EACH_VERSION, apiserver_at
 from tests.kube.hooks import Hooked, hook, kubectl_warnings, needs_kubectl
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
@@ -64,11 +64,10 @@ def corpus_hook(
     apiservers: Any, webhook_server: StartWebhook, request: pytest.FixtureRequest
 ) -> Iterator[Hooked]:
     minor: str = request.node.callspec.params["minor"]
-    if minor not in apiservers:
-        pytest.skip(f"no kube-apiserver {minor}")
+    server = apiserver_at(apiservers, minor)
     needs_kubectl()
     if minor not in _hooks:
-        hooked = hook(apiservers[minor], webhook_server, "corpus")
+        hooked = hook(server, webhook_server, "corpus")
         hooked.namespace(NAMESPACE)
         _hooks[minor] = hooked
     yield _hooks[minor]
@@ -101,8 +100,7 @@ def _as_created(item: Item) -> dict[str, Any]:
 
 
 @pytest.mark.skipif(not ITEMS, reason=f"no corpus at {CORPUS} (shared/ is not beside the repo)")
-@pytest.mark.kube
-@pytest.mark.parametrize("minor", VERSIONS, ids=[f"k8s-{v}" for v in VERSIONS])
+@EACH_VERSION
 @pytest.mark.parametrize("item", ITEMS, ids=[item.id for item in ITEMS])
 def test_kubectl_shows_what_winpod_check_says_of_a_corpus_manifest(
     corpus_hook: Hooked, minor: str, item: Item

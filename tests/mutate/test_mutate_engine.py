@@ -13,6 +13,8 @@ from winpod.engine.mutate import json_pointer, mutate_object, mutate_pod
 from winpod.engine.osinfer import runtime_class_index
 from winpod.engine.visit import ShapeError
 
+from tests.rules.builders import BUILD_LABEL, OS_LABEL, deployment, match, required_node_affinity
+
 from .pods import (
     IIS,
     NANO_2019,
@@ -220,25 +222,7 @@ def test_an_explicit_windows_os_name_still_gets_placement() -> None:
     [
         {"nodeSelector": {"kubernetes.io/os": "linux"}},
         {"os": {"name": "linux"}},
-        {
-            "affinity": {
-                "nodeAffinity": {
-                    "requiredDuringSchedulingIgnoredDuringExecution": {
-                        "nodeSelectorTerms": [
-                            {
-                                "matchExpressions": [
-                                    {
-                                        "key": "kubernetes.io/os",
-                                        "operator": "In",
-                                        "values": ["linux"],
-                                    }
-                                ]
-                            }
-                        ]
-                    }
-                }
-            }
-        },
+        {"affinity": required_node_affinity([match(OS_LABEL, "In", "linux")])},
     ],
     ids=["nodeSelector", "os.name", "affinity"],
 )
@@ -318,23 +302,7 @@ def test_hyperv_isolation_gets_no_build_label() -> None:
 
 
 def test_build_affinity_set_by_the_user_gets_no_build_label() -> None:
-    affinity = {
-        "nodeAffinity": {
-            "requiredDuringSchedulingIgnoredDuringExecution": {
-                "nodeSelectorTerms": [
-                    {
-                        "matchExpressions": [
-                            {
-                                "key": "node.kubernetes.io/windows-build",
-                                "operator": "In",
-                                "values": ["10.0.17763", "10.0.20348"],
-                            }
-                        ]
-                    }
-                ]
-            }
-        }
-    }
+    affinity = required_node_affinity([match(BUILD_LABEL, "In", "10.0.17763", "10.0.20348")])
     result = _mutate_checked(pod(NANO_2019, affinity=affinity))
     assert result.mutated["spec"]["nodeSelector"] == {"kubernetes.io/os": "windows"}
 
@@ -429,16 +397,7 @@ def test_the_linux_selector_can_be_switched_off() -> None:
 
 
 def test_a_deployment_is_mutated_in_its_pod_template() -> None:
-    deployment = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": "web", "namespace": "default"},
-        "spec": {
-            "selector": {"matchLabels": {"app": "web"}},
-            "template": {"metadata": {"labels": {"app": "web"}}, "spec": pod(IIS)["spec"]},
-        },
-    }
-    result = _mutate_checked(deployment)
+    result = _mutate_checked(deployment("web", pod(IIS)["spec"], namespace="default"))
     assert _paths(result.patch) == [
         "/spec/template/spec/nodeSelector",
         "/spec/template/spec/tolerations",

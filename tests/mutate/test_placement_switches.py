@@ -10,14 +10,7 @@ from winpod.engine.kubeversion import parse_version
 from winpod.engine.mutate import mutate_object
 
 from tests.mutate.pods import NANO_2019, PAUSE, applied, assert_schema_valid, engine, pod
-
-RESTRICTED_CONTEXT = {
-    "runAsNonRoot": True,
-    "runAsUser": 1000,
-    "allowPrivilegeEscalation": False,
-    "capabilities": {"drop": ["ALL"]},
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
+from tests.rules.builders import RESTRICTED_CONTEXT
 
 
 def _mutated(obj: dict[str, Any], eng: Any, version: str = "1.36") -> Any:

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.rules.builders import projected_secret_volume
+
 Obj = dict[str, Any]
 
 WINDOWS_IMAGE = "mcr.microsoft.com/windows/servercore:ltsc2022"
@@ -444,21 +446,7 @@ FAIL: list[Case] = [
         "windows-file-mode",
         "projected secret item mode",
         "pod",
-        _add_volume(
-            {
-                "name": "p",
-                "projected": {
-                    "sources": [
-                        {
-                            "secret": {
-                                "name": "s",
-                                "items": [{"key": "k", "path": "k", "mode": 0o400}],
-                            }
-                        }
-                    ]
-                },
-            }
-        ),
+        _add_volume(projected_secret_volume(0o400)),
         ("spec.volumes[0].projected.sources[0].secret.items[0].mode",),
     ),
     Case(
@@ -916,67 +904,36 @@ def case_id(item: tuple[Case, str | None]) -> str:
     return f"{case.rule}: {case.name}" + (f" in {kind}" if kind else "")
 
 
-WORKLOADS: dict[str, Callable[[Obj], Obj]] = {
-    "Deployment": lambda pod: {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": "w"},
-        "spec": {"template": _template(pod)},
-    },
-    "ReplicaSet": lambda pod: {
-        "apiVersion": "apps/v1",
-        "kind": "ReplicaSet",
-        "metadata": {"name": "w"},
-        "spec": {"template": _template(pod)},
-    },
-    "StatefulSet": lambda pod: {
-        "apiVersion": "apps/v1",
-        "kind": "StatefulSet",
-        "metadata": {"name": "w"},
-        "spec": {"template": _template(pod)},
-    },
-    "DaemonSet": lambda pod: {
-        "apiVersion": "apps/v1",
-        "kind": "DaemonSet",
-        "metadata": {"name": "w"},
-        "spec": {"template": _template(pod)},
-    },
-    "ReplicationController": lambda pod: {
-        "apiVersion": "v1",
-        "kind": "ReplicationController",
-        "metadata": {"name": "w"},
-        "spec": {"template": _template(pod)},
-    },
-    "Job": lambda pod: {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {"name": "w"},
-        "spec": {"template": _template(pod)},
-    },
-    "CronJob": lambda pod: {
-        "apiVersion": "batch/v1",
-        "kind": "CronJob",
-        "metadata": {"name": "w"},
-        "spec": {"schedule": "* * * * *", "jobTemplate": {"spec": {"template": _template(pod)}}},
-    },
-    "PodTemplate": lambda pod: {
-        "apiVersion": "v1",
-        "kind": "PodTemplate",
-        "metadata": {"name": "w"},
-        "template": _template(pod),
-    },
+# kind -> (apiVersion, where the pod template stands in an object of that kind)
+_WORKLOAD_SHAPES: dict[str, tuple[str, str]] = {
+    "Deployment": ("apps/v1", "spec.template"),
+    "ReplicaSet": ("apps/v1", "spec.template"),
+    "StatefulSet": ("apps/v1", "spec.template"),
+    "DaemonSet": ("apps/v1", "spec.template"),
+    "ReplicationController": ("v1", "spec.template"),
+    "Job": ("batch/v1", "spec.template"),
+    "CronJob": ("batch/v1", "spec.jobTemplate.spec.template"),
+    "PodTemplate": ("v1", "template"),
 }
 
-WORKLOAD_PREFIX = {
-    "Deployment": "spec.template.",
-    "ReplicaSet": "spec.template.",
-    "StatefulSet": "spec.template.",
-    "DaemonSet": "spec.template.",
-    "ReplicationController": "spec.template.",
-    "Job": "spec.template.",
-    "CronJob": "spec.jobTemplate.spec.template.",
-    "PodTemplate": "template.",
-}
+
+def _workload(kind: str) -> Callable[[Obj], Obj]:
+    """A builder wrapping a pod's metadata and spec as the template of a `kind` named w."""
+    api_version, template_path = _WORKLOAD_SHAPES[kind]
+
+    def wrap(pod: Obj) -> Obj:
+        obj: Obj = {"apiVersion": api_version, "kind": kind, "metadata": {"name": "w"}}
+        if kind == "CronJob":
+            obj["spec"] = {"schedule": "* * * * *"}
+        _set(template_path, _template(pod))(obj)
+        return obj
+
+    return wrap
+
+
+WORKLOADS: dict[str, Callable[[Obj], Obj]] = {kind: _workload(kind) for kind in _WORKLOAD_SHAPES}
+
+WORKLOAD_PREFIX = {kind: f"{path}." for kind, (_, path) in _WORKLOAD_SHAPES.items()}
 
 
 def _template(pod: Obj) -> Obj:

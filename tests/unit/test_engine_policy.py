@@ -10,6 +10,7 @@ from winpod.engine.evaluate import Engine
 from winpod.engine.kubeversion import parse_version
 from winpod.engine.visit import ShapeError
 
+from tests.rules.builders import linux_pod
 from tests.rules.cases import minimal_windows_pod
 
 
@@ -113,20 +114,7 @@ def test_the_config_pins_the_default_target_version() -> None:
 
 def test_windows_options_on_an_explicit_linux_pod_are_denied() -> None:
     engine = Engine()
-    pod = {
-        "kind": "Pod",
-        "metadata": {"name": "l"},
-        "spec": {
-            "os": {"name": "linux"},
-            "containers": [
-                {
-                    "name": "c",
-                    "image": "nginx",
-                    "securityContext": {"windowsOptions": {"runAsUserName": "x"}},
-                }
-            ],
-        },
-    }
+    pod = linux_pod(securityContext={"windowsOptions": {"runAsUserName": "x"}})
     assert [(f.rule, f.path) for f in engine.evaluate(pod).findings] == [
         ("linux-windows-options", "spec.containers[0].securityContext.windowsOptions")
     ]
@@ -178,14 +166,22 @@ def test_finding_lines_name_path_reason_fix_and_rule() -> None:
 @pytest.mark.parametrize(
     ("change", "path"),
     [
-        (lambda pod: pod["spec"].update(volumes=[["a"], ["b"]]),
-         r"spec\.volumes\[0\]: expected an object, got a list"),
-        (lambda pod: pod["spec"].update(tolerations=["os"]),
-         r"spec\.tolerations\[0\]: expected an object, got a string"),
-        (lambda pod: pod["metadata"].update(labels={"version": 1.0}),
-         r"metadata\.labels\['version'\]: expected a string, got a number"),
-        (lambda pod: pod["spec"].update(volumes=3),
-         r"spec\.volumes: expected a list, got an integer"),
+        (
+            lambda pod: pod["spec"].update(volumes=[["a"], ["b"]]),
+            r"spec\.volumes\[0\]: expected an object, got a list",
+        ),
+        (
+            lambda pod: pod["spec"].update(tolerations=["os"]),
+            r"spec\.tolerations\[0\]: expected an object, got a string",
+        ),
+        (
+            lambda pod: pod["metadata"].update(labels={"version": 1.0}),
+            r"metadata\.labels\['version'\]: expected a string, got a number",
+        ),
+        (
+            lambda pod: pod["spec"].update(volumes=3),
+            r"spec\.volumes: expected a list, got an integer",
+        ),
     ],
 )
 def test_lists_and_labels_of_the_wrong_shape_are_shape_errors_naming_the_path(

@@ -9,6 +9,7 @@ from winpod.config import Config
 from winpod.engine.evaluate import Engine
 from winpod.engine.kubeversion import parse_version
 
+from tests.rules.builders import BUILD_LABEL, match, required_node_affinity
 from tests.rules.cases import minimal_windows_pod
 
 OLD_IMAGE = "mcr.microsoft.com/windows/nanoserver:ltsc2019"  # 10.0.17763
@@ -64,28 +65,11 @@ def test_the_node_build_comes_from_the_runtime_class_scheduling() -> None:
 
 def test_the_node_build_comes_from_required_affinity() -> None:
     pod = minimal_windows_pod()
-    pod["spec"]["affinity"] = {
-        "nodeAffinity": {
-            "requiredDuringSchedulingIgnoredDuringExecution": {
-                "nodeSelectorTerms": [
-                    {
-                        "matchExpressions": [
-                            {
-                                "key": "node.kubernetes.io/windows-build",
-                                "operator": "In",
-                                "values": [NEW_BUILD],
-                            }
-                        ]
-                    }
-                ]
-            }
-        }
-    }
+    build = match(BUILD_LABEL, "In", NEW_BUILD)
+    pod["spec"]["affinity"] = required_node_affinity([build])
     pod["spec"]["containers"][0]["image"] = OLD_IMAGE
     assert "windows-image-build-mismatch" in _rules(Engine(), pod)
-    pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
-        "nodeSelectorTerms"
-    ][0]["matchExpressions"][0]["values"].append("10.0.17763")
+    build["values"].append("10.0.17763")
     assert "windows-image-build-mismatch" not in _rules(Engine(), pod)
 
 

@@ -9,6 +9,8 @@ from winpod.config import Config, NamespacePolicy
 from winpod.engine.evaluate import Engine
 from winpod.engine.osinfer import runtime_class_index
 
+from tests.rules.builders import OS_LABEL, match, required_node_affinity
+
 
 def _pod(spec: dict[str, Any], annotations: dict[str, str] | None = None) -> dict[str, Any]:
     spec.setdefault("containers", [{"name": "c", "image": "example.com/app:1"}])
@@ -44,48 +46,12 @@ def engine() -> Engine:
             'spec.nodeSelector["node.kubernetes.io/windows-build"]',
         ),
         (
-            {
-                "affinity": {
-                    "nodeAffinity": {
-                        "requiredDuringSchedulingIgnoredDuringExecution": {
-                            "nodeSelectorTerms": [
-                                {
-                                    "matchExpressions": [
-                                        {
-                                            "key": "kubernetes.io/os",
-                                            "operator": "In",
-                                            "values": ["windows"],
-                                        }
-                                    ]
-                                }
-                            ]
-                        }
-                    }
-                }
-            },
+            {"affinity": required_node_affinity([match(OS_LABEL, "In", "windows")])},
             "windows",
             "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution",
         ),
         (
-            {
-                "affinity": {
-                    "nodeAffinity": {
-                        "requiredDuringSchedulingIgnoredDuringExecution": {
-                            "nodeSelectorTerms": [
-                                {
-                                    "matchExpressions": [
-                                        {
-                                            "key": "kubernetes.io/os",
-                                            "operator": "NotIn",
-                                            "values": ["windows"],
-                                        }
-                                    ]
-                                }
-                            ]
-                        }
-                    }
-                }
-            },
+            {"affinity": required_node_affinity([match(OS_LABEL, "NotIn", "windows")])},
             "linux",
             "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution",
         ),
@@ -110,24 +76,9 @@ def test_each_kind_of_evidence_decides_the_os_with_its_path(
 
 def test_affinity_terms_that_admit_both_oses_say_nothing(engine: Engine) -> None:
     spec = {
-        "affinity": {
-            "nodeAffinity": {
-                "requiredDuringSchedulingIgnoredDuringExecution": {
-                    "nodeSelectorTerms": [
-                        {
-                            "matchExpressions": [
-                                {"key": "kubernetes.io/os", "operator": "In", "values": ["windows"]}
-                            ]
-                        },
-                        {
-                            "matchExpressions": [
-                                {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]}
-                            ]
-                        },
-                    ]
-                }
-            }
-        }
+        "affinity": required_node_affinity(
+            [match(OS_LABEL, "In", "windows")], [match("kubernetes.io/arch", "In", "amd64")]
+        )
     }
     assert engine.infer_os(_pod(spec)).os == "unknown"
 

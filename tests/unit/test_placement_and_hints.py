@@ -11,6 +11,8 @@ import pytest
 from winpod.config import Config
 from winpod.engine.evaluate import Engine
 
+from tests.rules.builders import OS_LABEL, match, required_node_affinity
+
 WINDOWS_TOLERATION = {"key": "os", "operator": "Equal", "value": "windows", "effect": "NoSchedule"}
 
 
@@ -190,42 +192,14 @@ def test_an_os_label_value_in_the_wrong_case_matches_no_node_and_is_denied(
 
 
 def test_an_affinity_in_the_wrong_case_matches_no_node_and_is_denied(engine: Engine) -> None:
-    pod = _pod(
-        {
-            "affinity": {
-                "nodeAffinity": {
-                    "requiredDuringSchedulingIgnoredDuringExecution": {
-                        "nodeSelectorTerms": [
-                            {
-                                "matchExpressions": [
-                                    {
-                                        "key": "kubernetes.io/os",
-                                        "operator": "In",
-                                        "values": ["Windows"],
-                                    }
-                                ]
-                            }
-                        ]
-                    }
-                }
-            }
-        }
-    )
+    pod = _pod({"affinity": required_node_affinity([match(OS_LABEL, "In", "Windows")])})
     assert [(f.rule, f.action.value) for f in engine.evaluate(pod).findings] == [
         ("placement-matches-no-node", "deny")
     ]
 
 
 def test_an_empty_node_selector_term_matches_no_node(engine: Engine) -> None:
-    pod = _pod(
-        {
-            "affinity": {
-                "nodeAffinity": {
-                    "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{}]}
-                }
-            }
-        }
-    )
+    pod = _pod({"affinity": required_node_affinity([])})
     assert engine.infer_os(pod).os == "unknown"
     assert [f.rule for f in engine.evaluate(pod).findings] == ["placement-matches-no-node"]
 
@@ -233,28 +207,7 @@ def test_an_empty_node_selector_term_matches_no_node(engine: Engine) -> None:
 def test_an_empty_term_beside_a_windows_term_leaves_the_pod_on_windows(engine: Engine) -> None:
     # Terms are ORed and the empty one matches nothing, so only the Windows term can place it;
     # before, the empty term counted as "any OS" and the pod was unknown.
-    pod = _pod(
-        {
-            "affinity": {
-                "nodeAffinity": {
-                    "requiredDuringSchedulingIgnoredDuringExecution": {
-                        "nodeSelectorTerms": [
-                            {},
-                            {
-                                "matchExpressions": [
-                                    {
-                                        "key": "kubernetes.io/os",
-                                        "operator": "In",
-                                        "values": ["windows"],
-                                    }
-                                ]
-                            },
-                        ]
-                    }
-                }
-            }
-        }
-    )
+    pod = _pod({"affinity": required_node_affinity([], [match(OS_LABEL, "In", "windows")])})
     assert engine.infer_os(pod).os == "windows"
 
 
@@ -275,21 +228,7 @@ def test_a_non_amd64_architecture_places_the_pod_on_linux(engine: Engine, arch: 
     # tolerates every taint yet never reaches a Windows node.
     decision = engine.infer_os(_pod({"nodeSelector": {"beta.kubernetes.io/arch": arch}}))
     assert decision.os == "linux" and decision.placement
-    affinity = {
-        "affinity": {
-            "nodeAffinity": {
-                "requiredDuringSchedulingIgnoredDuringExecution": {
-                    "nodeSelectorTerms": [
-                        {
-                            "matchExpressions": [
-                                {"key": "kubernetes.io/arch", "operator": "In", "values": [arch]}
-                            ]
-                        }
-                    ]
-                }
-            }
-        }
-    }
+    affinity = {"affinity": required_node_affinity([match("kubernetes.io/arch", "In", arch)])}
     assert engine.infer_os(_pod(affinity)).os == "linux"
 
 

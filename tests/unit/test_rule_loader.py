@@ -20,6 +20,7 @@ versions:
     message: m
     fix: f
 """
+GOOD_RULE = GOOD.format(id="test-rule")
 
 
 def _write(directory: Path, name: str, text: str) -> Path:
@@ -38,90 +39,70 @@ def _load_error(tmp_path: Path, text: str, name: str = "test-rule") -> str:
 
 
 def test_a_good_rule_file_loads(tmp_path: Path) -> None:
-    _write(tmp_path, "test-rule", GOOD.format(id="test-rule"))
+    _write(tmp_path, "test-rule", GOOD_RULE)
     catalog = load_catalog([tmp_path])
     assert list(catalog.rules) == ["test-rule"]
 
 
-def test_an_unknown_top_level_key_is_an_error_naming_the_file(tmp_path: Path) -> None:
-    message = _load_error(tmp_path, GOOD.format(id="test-rule") + "severity: high\n")
-    assert "severity" in message
+# What is changed in a good rule (replaced by what), and what the error then names.
+ONE_PART_WRONG = {
+    "an unknown operator": ("equals: true", "greaterThan: 3", "greaterThan"),
+    "a check with two operators": (
+        "equals: true",
+        "equals: true, present: true",
+        "exactly one operator",
+    ),
+    "a bad path": ("spec.hostPID", "spec..hostPID", "bad path"),
+    "a bad regular expression": ("equals: true", "matches: '(unclosed'", "regular expression"),
+    "an id that differs from the file name": ("id: test-rule", "id: other-rule", "file name"),
+    "an unknown action": ("action: warn", "action: block", "action"),
+    "a source that is not an https link": ("https://example.com/doc", "see the docs", "source"),
+}
 
 
-def test_an_unknown_operator_is_an_error(tmp_path: Path) -> None:
-    text = GOOD.format(id="test-rule").replace("equals: true", "greaterThan: 3")
-    assert "greaterThan" in _load_error(tmp_path, text)
+@pytest.mark.parametrize(("old", "new", "named"), ONE_PART_WRONG.values(), ids=ONE_PART_WRONG)
+def test_a_rule_with_one_part_wrong_is_an_error_naming_the_file_and_the_part(
+    tmp_path: Path, old: str, new: str, named: str
+) -> None:
+    assert named in _load_error(tmp_path, GOOD_RULE.replace(old, new))
 
 
-def test_a_check_with_two_operators_is_an_error(tmp_path: Path) -> None:
-    text = GOOD.format(id="test-rule").replace("equals: true", "equals: true, present: true")
-    assert "exactly one operator" in _load_error(tmp_path, text)
-
-
-def test_a_bad_path_is_an_error(tmp_path: Path) -> None:
-    text = GOOD.format(id="test-rule").replace("spec.hostPID", "spec..hostPID")
-    assert "bad path" in _load_error(tmp_path, text)
-
-
-def test_a_bad_regular_expression_is_an_error(tmp_path: Path) -> None:
-    text = GOOD.format(id="test-rule").replace("equals: true", "matches: '(unclosed'")
-    assert "regular expression" in _load_error(tmp_path, text)
-
-
-def test_an_id_that_differs_from_the_file_name_is_an_error(tmp_path: Path) -> None:
-    assert "file name" in _load_error(tmp_path, GOOD.format(id="other-rule"))
-
-
-def test_a_duplicate_id_across_directories_is_an_error(tmp_path: Path) -> None:
-    first, second = tmp_path / "a", tmp_path / "b"
-    first.mkdir()
-    second.mkdir()
-    _write(first, "test-rule", GOOD.format(id="test-rule"))
-    _write(second, "test-rule", GOOD.format(id="test-rule"))
-    with pytest.raises(RuleError, match="duplicate rule id"):
-        load_catalog([first, second])
-
-
-def test_an_unknown_check_function_is_an_error(tmp_path: Path) -> None:
-    text = (
-        GOOD.format(id="test-rule").replace(
-            "check: {path: spec.hostPID, equals: true}", "function: no-such-check"
-        )
-        + "fields: [spec.hostPID]\n"
-    )
-    assert "unknown check function" in _load_error(tmp_path, text)
-
-
-def test_versions_must_strictly_increase(tmp_path: Path) -> None:
-    text = (
-        GOOD.format(id="test-rule")
-        + """\
+SECOND_VERSION = """\
   - since: "1.19"
     action: deny
     check: {path: spec.hostPID, equals: true}
     message: m
     fix: f
 """
-    )
-    assert "strictly increasing" in _load_error(tmp_path, text)
+UNKNOWN_FUNCTION = (
+    GOOD_RULE.replace("check: {path: spec.hostPID, equals: true}", "function: no-such-check")
+    + "fields: [spec.hostPID]\n"
+)
+# A whole rule file, and what the error names.
+MALFORMED = {
+    "an unknown top-level key": (GOOD_RULE + "severity: high\n", "severity"),
+    "an unknown check function": (UNKNOWN_FUNCTION, "unknown check function"),
+    "versions that do not strictly increase": (GOOD_RULE + SECOND_VERSION, "strictly increasing"),
+    "a file that is not YAML": ("id: [unclosed\n", "not valid YAML"),
+    "a file that is a list": ("- id: x\n", "mapping"),
+}
 
 
-def test_an_unknown_action_is_an_error(tmp_path: Path) -> None:
-    text = GOOD.format(id="test-rule").replace("action: warn", "action: block")
-    assert "action" in _load_error(tmp_path, text)
+@pytest.mark.parametrize(("text", "named"), MALFORMED.values(), ids=MALFORMED)
+def test_a_malformed_rule_file_is_an_error_naming_the_file_and_the_fault(
+    tmp_path: Path, text: str, named: str
+) -> None:
+    assert named in _load_error(tmp_path, text)
 
 
-def test_a_source_must_be_an_https_link(tmp_path: Path) -> None:
-    text = GOOD.format(id="test-rule").replace("https://example.com/doc", "see the docs")
-    assert "source" in _load_error(tmp_path, text)
-
-
-def test_a_rule_file_that_is_not_yaml_is_an_error(tmp_path: Path) -> None:
-    assert "not valid YAML" in _load_error(tmp_path, "id: [unclosed\n")
-
-
-def test_a_rule_file_that_is_a_list_is_an_error(tmp_path: Path) -> None:
-    assert "mapping" in _load_error(tmp_path, "- id: x\n")
+def test_a_duplicate_id_across_directories_is_an_error(tmp_path: Path) -> None:
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    _write(first, "test-rule", GOOD_RULE)
+    _write(second, "test-rule", GOOD_RULE)
+    with pytest.raises(RuleError, match="duplicate rule id"):
+        load_catalog([first, second])
 
 
 def test_an_empty_rules_directory_is_an_error(tmp_path: Path) -> None:

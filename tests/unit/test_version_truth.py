@@ -12,6 +12,7 @@ from winpod.config import Config
 from winpod.engine.evaluate import Engine
 from winpod.engine.kubeversion import parse_version
 
+from tests.rules.builders import linux_pod
 from tests.rules.cases import minimal_windows_pod
 
 
@@ -150,16 +151,7 @@ def test_spec_os_name_escalates_nothing_before_it_is_enforced_in_1_24(engine: En
 
 
 def test_windows_options_on_a_linux_pod_are_denied_from_1_24(engine: Engine) -> None:
-    pod = {
-        "kind": "Pod",
-        "metadata": {"name": "l"},
-        "spec": {
-            "os": {"name": "linux"},
-            "containers": [
-                {"name": "c", "image": "nginx", "securityContext": {"windowsOptions": {}}}
-            ],
-        },
-    }
+    pod = linux_pod(securityContext={"windowsOptions": {}})
     assert [
         (f.rule, f.action.value)
         for f in engine.evaluate(pod, version=parse_version("1.24")).findings
