@@ -23,17 +23,28 @@ class Finding:
     # A deny that a warn-only cap (maxAction, config or namespace) made weaker: enforcement
     # would deny it, so a rollout can count what it will block before it blocks it.
     would_deny: bool = False
+    # How a surface enforced it, when not as its action says, e.g. "not enforced: the pod spec
+    # is unchanged": shown before the path, so a cut for length never loses it.
+    note: str | None = None
 
     @property
     def blocks(self) -> bool:
         return self.action is Action.DENY and not self.exempted
 
+    def head(self) -> str:
+        """What goes before the path: the exemption, the note, would-deny."""
+        parts = []
+        if self.exempted:
+            parts.append(f"exempted ({self.exemption_reason})")
+        if self.note:
+            parts.append(self.note)
+        if self.would_deny:
+            parts.append("would deny")
+        return "".join(f"{part}: " for part in parts)
+
     def line(self) -> str:
         """The one-line form users see: path, reason, fix, rule."""
-        text = f"{self.path}: {self.message}; {self.fix} (rule {self.rule})"
-        if self.exempted:
-            text = f"exempted ({self.exemption_reason}): {text}"
-        return text
+        return f"{self.head()}{self.path}: {self.message}; {self.fix} (rule {self.rule})"
 
 
 @dataclass(slots=True)

@@ -134,4 +134,9 @@ def parse_review(body: bytes) -> AdmissionReviewRequest:
 
 
 def _short(value: Any) -> str:
-    return shorten(repr(value), 60) if value is not None else "nothing"
+    # Only scalars are quoted: the repr of a container nested thousands deep would recurse.
+    if value is None:
+        return "nothing"
+    if isinstance(value, (str, int, float)):
+        return shorten(repr(value), 60)
+    return type_name(value)

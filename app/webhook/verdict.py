@@ -99,12 +99,13 @@ def short_warning(text: str) -> str:
 
 def finding_warning(finding: Finding) -> str:
     """finding.line() on one line, at most MAX_WARNING_CHARS (what kubectl shows), keeping the
-    path, the fix and the rule id whole: the message gives way first (the full reason is in
-    `winpod check` and `winpod explain`), then the path's middle."""
+    head (exemption, note, would-deny), the path, the fix and the rule id whole: the message
+    gives way first (the full reason is in `winpod check` and `winpod explain`), then the
+    path's middle."""
     text = " ".join(finding.line().split())
     if len(text) <= MAX_WARNING_CHARS:
         return text
-    head = "exempted (" + (finding.exemption_reason or "") + "): " if finding.exempted else ""
+    head = finding.head()
     tail = f"; {' '.join(finding.fix.split())} (rule {finding.rule})"
     path = finding.path
     room = MAX_WARNING_CHARS - len(head) - len(path) - len(": ") - len(tail)
@@ -116,7 +117,7 @@ def finding_warning(finding: Finding) -> str:
 
 
 # A message cut to fewer characters says nothing: the path gives way instead.
-_MIN_MESSAGE = 24
+_MIN_MESSAGE = 16
 
 
 def _trim_middle(text: str, limit: int) -> str:
@@ -132,10 +133,7 @@ def annotation_key(rule_id: str) -> str:
 
 
 def _annotation_text(finding: Finding) -> str:
-    text = f"{finding.path}: {finding.message}"
-    if finding.exempted:
-        text = f"exempted ({finding.exemption_reason}): {text}"
-    return text
+    return f"{finding.head()}{finding.path}: {finding.message}"
 
 
 def _trim(text: str, limit: int) -> str:
