@@ -58,15 +58,31 @@ def main() -> int:
         path = Path(tmp) / "pods.yaml"
         path.write_text(_many_pods(args.megabytes), encoding="utf-8")
         size = path.stat().st_size / 2**20
-        check = [sys.executable, "-m", "app.cli", "check", "--format", args.format,
-                 "-o", str(Path(tmp) / "report"), str(path)]
+        check = [
+            sys.executable,
+            "-m",
+            "app.cli",
+            "check",
+            "--format",
+            args.format,
+            "-o",
+            str(Path(tmp) / "report"),
+            str(path),
+        ]
         floor = [sys.executable, "-c", _FLOOR, str(path)]
         results: dict[str, list[tuple[float, float, float, int]]] = {"winpod": [], "floor": []}
         for _ in range(args.rounds):
             results["floor"].append(_measure(floor, REPO))
             results["winpod"].append(_measure(check, args.tree))
-    best = {side: (min(r[0] for r in rows), min(r[1] for r in rows), max(r[2] for r in rows),
-                   rows[-1][3]) for side, rows in results.items()}
+    best = {
+        side: (
+            min(r[0] for r in rows),
+            min(r[1] for r in rows),
+            max(r[2] for r in rows),
+            rows[-1][3],
+        )
+        for side, rows in results.items()
+    }
     w, f = best["winpod"], best["floor"]
     print(f"{size:.1f} MiB, {args.rounds} rounds, winpod check --format {args.format}")
     print("| | wall s (best) | CPU s (best) | peak RSS MiB (max) | exit |")

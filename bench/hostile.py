@@ -40,8 +40,12 @@ spec:
 
 
 def _deep_json(depth: int) -> str:
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "deep"},
-           "spec": {"containers": [{"name": "c", "image": "x"}]}}
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "deep"},
+        "spec": {"containers": [{"name": "c", "image": "x"}]},
+    }
     text = json.dumps(pod)
     return text[:-1] + ', "extra": ' + "[" * depth + "]" * depth + "}"
 
@@ -77,8 +81,9 @@ WRONG_TYPES = {
     "spec-list": "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec: []\n",
     "volumes-int": POD.format(name="a") + "  volumes: 3\n",
     "security-context-string": POD.format(name="a") + "      securityContext: oops\n",
-    "labels-list": POD.format(name="a").replace("metadata: {name: a}",
-                                                 "metadata: {name: a, labels: [x, y]}"),
+    "labels-list": POD.format(name="a").replace(
+        "metadata: {name: a}", "metadata: {name: a, labels: [x, y]}"
+    ),
     "volumes-nested-lists": POD.format(name="a") + "  volumes: [[a], [b]]\n",
 }
 
@@ -96,37 +101,68 @@ def _cases(work: Path) -> list[Case]:
         return path
 
     cases = [
-        Case("JSON nested 1,000 deep", lambda w: ["check", str(write("deep.json", _deep_json(1000)))]),
-        Case("JSON nested 1,000 deep, --format json",
-             lambda w: ["check", "--format", "json", str(w / "deep.json")]),
-        Case("YAML flow nested 1,000 deep",
-             lambda w: ["check", str(write("deep-flow.yaml", _deep_flow_yaml(1000)))]),
-        Case("YAML nested 340 deep",
-             lambda w: ["check", str(write("deep-block.yaml", _deep_block_yaml(340)))]),
+        Case(
+            "JSON nested 1,000 deep", lambda w: ["check", str(write("deep.json", _deep_json(1000)))]
+        ),
+        Case(
+            "JSON nested 1,000 deep, --format json",
+            lambda w: ["check", "--format", "json", str(w / "deep.json")],
+        ),
+        Case(
+            "YAML flow nested 1,000 deep",
+            lambda w: ["check", str(write("deep-flow.yaml", _deep_flow_yaml(1000)))],
+        ),
+        Case(
+            "YAML nested 340 deep",
+            lambda w: ["check", str(write("deep-block.yaml", _deep_block_yaml(340)))],
+        ),
         Case("mutate, JSON nested 1,000 deep", lambda w: ["mutate", str(w / "deep.json")]),
-        Case("mutate -o json, alias bomb",
-             lambda w: ["mutate", "-o", "json", str(write("bomb.yaml", _alias_bomb()))]),
+        Case(
+            "mutate -o json, alias bomb",
+            lambda w: ["mutate", "-o", "json", str(write("bomb.yaml", _alias_bomb()))],
+        ),
         Case("check, alias bomb", lambda w: ["check", str(w / "bomb.yaml")]),
-        Case("check, 50 MB of pods",
-             lambda w: ["check", "--format", "json", "-o", str(w / "report.json"),
-                        str(write("pods.yaml", _many_pods(50)))]),
+        Case(
+            "check, 50 MB of pods",
+            lambda w: [
+                "check",
+                "--format",
+                "json",
+                "-o",
+                str(w / "report.json"),
+                str(write("pods.yaml", _many_pods(50))),
+            ],
+        ),
     ]
     for name, text in WRONG_TYPES.items():
-        cases.append(Case(f"wrong type: {name}",
-                          lambda w, n=name, t=text: ["check", str(write(f"{n}.yaml", t))]))
+        cases.append(
+            Case(
+                f"wrong type: {name}",
+                lambda w, n=name, t=text: ["check", str(write(f"{n}.yaml", t))],
+            )
+        )
     cases += [
         Case("empty file", lambda w: ["check", str(write("empty.yaml", ""))]),
         Case("empty file, --strict", lambda w: ["check", "--strict", str(w / "empty.yaml")]),
         Case("empty directory", lambda w: ["check", str(_mkdir(w / "nothing"))]),
-        Case("empty directory, --strict",
-             lambda w: ["check", "--strict", str(w / "nothing")]),
-        Case("document with no kind",
-             lambda w: ["check", str(write("nokind.yaml", "apiVersion: v1\nmetadata: {name: a}\n"))]),
-        Case("document with no kind, --strict",
-             lambda w: ["check", "--strict", str(w / "nokind.yaml")]),
-        Case("--kubernetes-version 1.99",
-             lambda w: ["check", "--kubernetes-version", "1.99",
-                        str(write("pod.yaml", POD.format(name="a")))]),
+        Case("empty directory, --strict", lambda w: ["check", "--strict", str(w / "nothing")]),
+        Case(
+            "document with no kind",
+            lambda w: ["check", str(write("nokind.yaml", "apiVersion: v1\nmetadata: {name: a}\n"))],
+        ),
+        Case(
+            "document with no kind, --strict",
+            lambda w: ["check", "--strict", str(w / "nokind.yaml")],
+        ),
+        Case(
+            "--kubernetes-version 1.99",
+            lambda w: [
+                "check",
+                "--kubernetes-version",
+                "1.99",
+                str(write("pod.yaml", POD.format(name="a"))),
+            ],
+        ),
     ]
     return cases
 
@@ -154,8 +190,15 @@ def run(tree: Path, case: Case, work: Path) -> Row:
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.monotonic()
     try:
-        done = subprocess.run(argv, cwd=tree, capture_output=True, text=True, timeout=TIMEOUT,
-                              preexec_fn=_limit, env={**os.environ, "PYTHONPATH": str(tree)})
+        done = subprocess.run(
+            argv,
+            cwd=tree,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            preexec_fn=_limit,
+            env={**os.environ, "PYTHONPATH": str(tree)},
+        )
         code = str(done.returncode)
         lines = [line for line in (done.stderr + done.stdout).splitlines() if line.strip()]
         said = next((line for line in lines if "error" in line.lower()), lines[-1] if lines else "")
@@ -206,7 +249,9 @@ def _isolated(tree: Path, case: Case, work: Path) -> Row:
     )
     done = subprocess.run(
         [sys.executable, "-c", code, str(REPO), case.name, str(work), str(tree)],
-        capture_output=True, check=True, text=True,
+        capture_output=True,
+        check=True,
+        text=True,
     )
     return Row(**json.loads(done.stdout))
 

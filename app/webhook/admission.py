@@ -170,7 +170,7 @@ def _ratchet(request: AdmissionRequest, subject: Subject, evaluation: Evaluation
     if not isinstance(request.oldObject, dict) or not _same_pod_spec(request, subject):
         return evaluation
     findings = [
-replace(f, action=Action.WARN, note="not enforced: the pod spec is unchanged")
+        replace(f, action=Action.WARN, note="not enforced: the pod spec is unchanged")
         if f.blocks
         else f
         for f in evaluation.findings
