@@ -11,7 +11,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-COMMANDS = ("check", "mutate", "fix", "rules", "explain", "serve", "certs", "audit")
+COMMANDS = ("check", "mutate", "fix", "rules", "explain", "serve", "certs", "audit", "export")
 
 EXIT_OK, EXIT_DENIED, EXIT_USAGE = 0, 1, 2
 

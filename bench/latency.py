@@ -1,0 +1,160 @@
+"""Pod-create latency through a real kube-apiserver (1.36, from tests/kube): with no admission
+control, with winpod's exported policies (ValidatingAdmissionPolicy + MutatingAdmissionPolicy,
+`winpod export`), and with winpod's webhooks (`winpod serve`, registered by URL), in one run,
+interleaved round by round so drift hits all three alike. Each create is a real create of the
+same Windows pod (one that passes, so every policy runs to the end), deleted after.
+
+    .venv/bin/python -m bench.latency [--creates 500]
+
+Prints p50 and p99 per setup, what each adds over no admission control, and the ratio of the
+policies' added median to the webhook's (goal: at most 10%).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.kube.controlplane import ApiServer, ControlPlane, find_binaries, wait_for  # noqa: E402
+
+POD: dict[str, Any] = {
+    "apiVersion": "v1",
+    "kind": "Pod",
+    "metadata": {"name": "bench"},
+    "spec": {
+        "nodeSelector": {"kubernetes.io/os": "windows"},
+        "securityContext": {"windowsOptions": {"runAsUserName": "ContainerUser"}},
+        "containers": [
+            {
+                "name": "app",
+                "image": "mcr.microsoft.com/windows/servercore:ltsc2022",
+                "resources": {"requests": {"memory": "256Mi"}, "limits": {"memory": "256Mi"}},
+            }
+        ],
+    },
+}
+_PATHS = {
+    "ValidatingAdmissionPolicy": "validatingadmissionpolicies",
+    "ValidatingAdmissionPolicyBinding": "validatingadmissionpolicybindings",
+    "MutatingAdmissionPolicy": "mutatingadmissionpolicies",
+    "MutatingAdmissionPolicyBinding": "mutatingadmissionpolicybindings",
+}
+
+
+def _apply_policies(server: ApiServer, namespace_label: dict[str, str]) -> None:
+    from winpod.config import Config
+    from winpod.engine.evaluate import Engine
+    from winpod.engine.kubeversion import parse_version
+    from winpod.export import export
+
+    engine = Engine(config=Config(kubernetesVersion=server.minor))
+    for obj in export(engine, parse_version(server.minor)).objects:
+        if obj["kind"].endswith("Binding"):
+            selector = obj["spec"]["matchResources"]["namespaceSelector"]
+            selector.setdefault("matchLabels", {}).update(namespace_label)
+        path = f"/apis/admissionregistration.k8s.io/v1/{_PATHS[obj['kind']]}"
+        response = server.request("POST", path, obj)
+        if response.status != 201:
+            raise RuntimeError(f"apply {obj['kind']}: {response.text[:500]}")
+
+
+def _start_webhook(directory: Path, minor: str) -> Any:
+    from tests.conftest import _serve
+
+    return _serve(directory, {"kubernetesVersion": minor}, None, (), 30.0)
+
+
+def _create(server: ApiServer, namespace: str, index: int) -> float:
+    pod = json.loads(json.dumps(POD))
+    pod["metadata"]["name"] = f"bench-{index}"
+    started = time.perf_counter()
+    verdict = server.create(pod, namespace)
+    elapsed = time.perf_counter() - started
+    if not verdict.allowed:
+        raise RuntimeError(f"create in {namespace} refused: {verdict.message[:300]}")
+    server.delete("Pod", pod["metadata"]["name"], namespace)
+    return elapsed
+
+
+def _quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--creates", type=int, default=500, help="creates per setup (default 500)")
+    parser.add_argument("--warmup", type=int, default=30)
+    args = parser.parse_args(argv)
+    binaries = find_binaries()
+    if isinstance(binaries, str):
+        print(f"bench/latency.py: {binaries}", file=sys.stderr)
+        return 2
+    with (
+        tempfile.TemporaryDirectory(prefix="winpod-latency-") as tmp,
+        ControlPlane.start(binaries, minors=["1.36"]) as plane,
+    ):
+        server = plane.servers["1.36"]
+        setups = {
+            "none": {"winpod-bench": "none"},
+            "policies": {"winpod-bench": "policies"},
+            "webhook": {"winpod-bench": "webhook"},
+        }
+        for name, label in setups.items():
+            server.ensure_namespace(f"bench-{name}", label)
+        _apply_policies(server, setups["policies"])
+        hook = _start_webhook(Path(tmp) / "webhook", server.minor)
+        try:
+            server.register_webhooks(
+                "bench",
+                validate_url=f"{hook.url}/validate",
+                mutate_url=f"{hook.url}/mutate",
+                ca_bundle_pem=hook.ca.cert_pem,
+                namespace_selector={"matchLabels": setups["webhook"]},
+                failure_policy="Fail",
+            )
+
+            def ready() -> bool:
+                placed = server.dry_run_create(POD, "bench-policies").object or {}
+                hooked = server.dry_run_create(POD, "bench-webhook")
+                return bool((placed.get("spec") or {}).get("tolerations")) and any(
+                    w.startswith("winpod set") for w in hooked.warnings
+                )
+
+            wait_for(ready, timeout=60)
+            times: dict[str, list[float]] = {name: [] for name in setups}
+            for index in range(args.warmup + args.creates):
+                for name in setups:  # interleaved: one create of each setup per round
+                    elapsed = _create(server, f"bench-{name}", index)
+                    if index >= args.warmup:
+                        times[name].append(elapsed)
+        finally:
+            hook.stop()
+    base = statistics.median(times["none"])
+    print(
+        f"pod creates through kube-apiserver {server.version}, {args.creates} per setup, interleaved"
+    )
+    print(f"{'setup':<10} {'p50 ms':>8} {'p99 ms':>8} {'added p50 ms':>13}")
+    added: dict[str, float] = {}
+    for name, values in times.items():
+        p50, p99 = statistics.median(values), _quantile(values, 0.99)
+        added[name] = p50 - base
+        print(f"{name:<10} {p50 * 1000:8.2f} {p99 * 1000:8.2f} {added[name] * 1000:13.2f}")
+    if added["webhook"] > 0:
+        ratio = added["policies"] / added["webhook"]
+        verdict = "meets" if ratio <= 0.10 else "misses"
+        print(f"policies add {ratio:.1%} of the webhook's added median ({verdict} the 10% goal)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
