@@ -47,6 +47,12 @@ class WebhookSettings(StrictModel):
     maxBodyBytes: int = Field(default=3 * 1024 * 1024, ge=1024)
     # Go's http.Transport keeps idle connections for 90 s; stay open longer than that.
     keepAliveSeconds: int = Field(default=120, ge=1)
+    # A request must arrive whole this soon after its first byte (a new connection: after the
+    # TLS handshake); the apiserver's own webhook timeout is 10 s by default, at most 30 s.
+    readTimeoutSeconds: float = Field(default=10, gt=0, le=300)
+    # Open connections at most; over it the longest-waiting unserved one is closed.
+    maxConnections: int = Field(default=1000, ge=1)
+    maxHeadBytes: int = Field(default=65536, ge=1024)
     logLevel: Literal["debug", "info", "warning", "error"] = "info"
 
 

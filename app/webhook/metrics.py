@@ -34,6 +34,13 @@ class Metrics:
             ["code"],
             registry=self.registry,
         )
+        self.connections_closed = Counter(
+            "winpod_connections_closed",
+            "Connections the server closed to protect itself, by reason (read-timeout, "
+            "over-capacity, evicted, head-too-large, invalid-http).",
+            ["reason"],
+            registry=self.registry,
+        )
         self.cert_reloads = Counter(
             "winpod_certificate_reloads",
             "Serving certificate reloads after the files changed, by result.",
