@@ -187,13 +187,16 @@ class TextSink:
         for error in self.errors:
             where = f"{error.file}:{error.line}:" if error.line else f"{error.file}:"
             self._line(f"{where} error: {error.message}")
-        if self.rules:
+        shown = {
+            key: value
+            for key, value in self.rules.items()
+            if key[1] != "audit" or self.verbose  # audit notes: with -v, as in the lines
+        }
+        if shown:
             self._line("")
             self._line("by rule:")
-            ordered = sorted(self.rules.items(), key=lambda item: (-item[1][0], item[0]))
+            ordered = sorted(shown.items(), key=lambda item: (-item[1][0], item[0]))
             for (rule, action), (count, objects) in ordered:
-                if action == "audit" and not self.verbose:
-                    continue
                 noun = "finding" if count == 1 else "findings"
                 where = "object" if objects == 1 else "objects"
                 self._line(f"  {action:<{_WIDTH}}  {rule}: {count} {noun} in {objects} {where}")
