@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import IO, TYPE_CHECKING, Any, TextIO
 
+from .options import OptionError, add_engine_options, engine_from
+
 if TYPE_CHECKING:
     from ..clusterview import ClusterView
     from ..engine.evaluate import Engine
@@ -41,18 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="a file, a directory (searched recursively for *.yaml, *.yml, *.json) or - for stdin",
     )
-    parser.add_argument("--config", metavar="FILE", help="winpod config file (the webhook's)")
-    parser.add_argument(
-        "--policies",
-        metavar="DIR",
-        action="append",
-        help="rule directory to use instead of the shipped policies/ (repeatable)",
-    )
-    parser.add_argument(
-        "--kubernetes-version",
-        metavar="VERSION",
-        help="target Kubernetes version, e.g. 1.30 (default: the config's, else the latest known)",
-    )
+    add_engine_options(parser)
     parser.add_argument(
         "--format",
         choices=("text", "json", "junit", "sarif"),
@@ -129,30 +120,15 @@ def _run(args: argparse.Namespace) -> int:
     import io
     from pathlib import Path
 
-    from ..config import ConfigError, load_config
     from ..engine.evaluate import Engine
-    from ..engine.kubeversion import beyond_latest, parse_version
-    from ..engine.rules import RuleError, load_catalog
+    from ..engine.kubeversion import beyond_latest
     from ..reports.stream import sink_for
 
     try:
-        config = load_config(args.config)
-    except ConfigError as exc:
+        engine = engine_from(args)
+    except OptionError as exc:
         return _error(str(exc))
-    if args.kubernetes_version:
-        try:
-            parse_version(args.kubernetes_version)
-        except ValueError as exc:
-            return _error(f"--kubernetes-version: {exc}")
-        # Through the config, so everything the engine does (mutation too) targets it.
-        config = config.model_copy(update={"kubernetesVersion": args.kubernetes_version})
-    try:
-        catalog = load_catalog([Path(d) for d in args.policies]) if args.policies else None
-        engine = Engine(catalog=catalog, config=config)
-    except RuleError as exc:
-        return _error(str(exc))
-    except ValueError as exc:  # the config names rules the catalog does not have
-        return _error(f"{args.config}: {exc}" if args.config else str(exc))
+    config = engine.config
 
     if (args.kubeconfig or args.context) and not args.cluster:
         return _error("--kubeconfig and --context go with --cluster")

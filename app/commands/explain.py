@@ -7,17 +7,14 @@ import sys
 import textwrap
 from pathlib import Path
 
+from .options import OptionError, add_policies, catalog_from
+
 HELP = "print one rule: what it checks, its actions by Kubernetes version, and its source"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("rule", metavar="RULE", help="a rule id, e.g. windows-subpath")
-    parser.add_argument(
-        "--policies",
-        metavar="DIR",
-        action="append",
-        help="rule directory to read instead of the shipped policies/ (repeatable)",
-    )
+    add_policies(parser, "read")
 
 
 def suggestions(wanted: str, known: list[str]) -> list[str]:
@@ -29,11 +26,9 @@ def suggestions(wanted: str, known: list[str]) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..engine.rules import RuleError, load_catalog
-
     try:
-        catalog = load_catalog([Path(d) for d in args.policies] if args.policies else None)
-    except RuleError as exc:
+        catalog = catalog_from(args)
+    except OptionError as exc:
         print(f"winpod explain: error: {exc}", file=sys.stderr)
         return 2
     spec = catalog.rules.get(args.rule)

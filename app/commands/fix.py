@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .options import OptionError, add_engine_options, engine_from
+
 if TYPE_CHECKING:
     from ..engine.evaluate import Engine
     from ..engine.osinfer import RuntimeClassInfo
@@ -79,18 +81,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="write nothing; list what would change and exit 1 if anything would (for CI)",
     )
-    parser.add_argument("--config", metavar="FILE", help="winpod config file (the webhook's)")
-    parser.add_argument(
-        "--policies",
-        metavar="DIR",
-        action="append",
-        help="rule directory to use instead of the shipped policies/ (repeatable)",
-    )
-    parser.add_argument(
-        "--kubernetes-version",
-        metavar="VERSION",
-        help="target Kubernetes version, e.g. 1.30 (default: the config's, else the latest known)",
-    )
+    add_engine_options(parser)
 
 
 def _say(message: str) -> None:
@@ -215,32 +206,11 @@ def _plural(count: int, word: str) -> str:
 
 def _engine(args: argparse.Namespace) -> Engine | int:
     """The engine as `winpod check` builds it from the same options, or the exit code."""
-    from ..config import ConfigError, load_config
-    from ..engine.evaluate import Engine
-    from ..engine.kubeversion import parse_version
-    from ..engine.rules import RuleError, load_catalog
-
     try:
-        config = load_config(args.config)
-    except ConfigError as exc:
+        return engine_from(args)
+    except OptionError as exc:
         _say(f"error: {exc}")
         return EXIT_ERROR
-    if args.kubernetes_version:
-        try:
-            parse_version(args.kubernetes_version)
-        except ValueError as exc:
-            _say(f"error: --kubernetes-version: {exc}")
-            return EXIT_ERROR
-        # Through the config, so the mutation targets it (spec.os.name needs 1.25).
-        config = config.model_copy(update={"kubernetesVersion": args.kubernetes_version})
-    try:
-        catalog = load_catalog([Path(d) for d in args.policies]) if args.policies else None
-        return Engine(catalog=catalog, config=config)
-    except RuleError as exc:
-        _say(f"error: {exc}")
-    except ValueError as exc:  # the config names rules the catalog does not have
-        _say(f"error: {args.config}: {exc}" if args.config else f"error: {exc}")
-    return EXIT_ERROR
 
 
 def _expand(paths: Sequence[str]) -> Iterator[tuple[str, Path | None]]:

@@ -7,6 +7,8 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
+from .options import OptionError, add_kubernetes_version, add_policies, catalog_from
+
 if TYPE_CHECKING:
     from ..engine.kubeversion import KubeVersion
     from ..engine.rules import Catalog
@@ -15,16 +17,9 @@ HELP = "list the rules (id, default action at the target version, OS, title)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--policies",
-        metavar="DIR",
-        action="append",
-        help="rule directory to list instead of the shipped policies/ (repeatable)",
-    )
-    parser.add_argument(
-        "--kubernetes-version",
-        metavar="VERSION",
-        help="show the actions in force at this version (default: the latest known)",
+    add_policies(parser, "list")
+    add_kubernetes_version(
+        parser, "show the actions in force at this version (default: the latest known)"
     )
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument(
@@ -42,14 +37,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
-    from pathlib import Path
 
     from ..engine.kubeversion import LATEST, parse_version
-    from ..engine.rules import RuleError, load_catalog, select_version
+    from ..engine.rules import select_version
 
     try:
-        catalog = load_catalog([Path(d) for d in args.policies] if args.policies else None)
-    except RuleError as exc:
+        catalog = catalog_from(args)
+    except OptionError as exc:
         print(f"winpod rules: error: {exc}", file=sys.stderr)
         return 2
     try:
