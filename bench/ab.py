@@ -1,15 +1,19 @@
 """Before/after: copies of the repo measured in alternation, for the figures of one change.
 
-    python bench/ab.py webhook /tmp/before /tmp/after [--rounds 6] [--seconds 4]
+    python bench/ab.py webhook /tmp/before /tmp/after [--rounds 6] [--seconds 4] [--bodies mix]
     python bench/ab.py check /tmp/before /tmp/after [--rounds 5] [--files 1000]
 
 Each tree is a copy of the repo (`cp -r`) with or without the change. On a shared machine one
-run against another says little, so the trees take turns, round after round, and the table
-gives the best and the median of the rounds.
+run against another says little, so the trees take turns, round after round (the order
+turning each round), and the tables give the best and the median of the rounds, then every
+round's req/s.
 
 webhook: each tree's `winpod serve` (and the echo app, as the yardstick) pinned to core 0 in
-turn, wrk from core 1 with bench/run.py's request mix on /validate and /mutate: req/s and
-CPU-ms per 1,000 reviews (the server's own utime + stime, which others' load hardly moves).
+turn, wrk from core 1 on /validate and /mutate: req/s and CPU-ms per 1,000 reviews (the
+server's own utime + stime, which others' load hardly moves). `--bodies` picks the request
+sets (`--bodies small,mix`), each measured on the same server in the same round: `mix` is
+bench/run.py's 20 bodies, `small` one ~3.3 KB Pod (bench/reviews.py `small_set`), where the
+fixed cost per review shows.
 check: whole-process `winpod check` CPU seconds over generated files, and the parse floor.
 """
 
@@ -29,55 +33,78 @@ from bench import check_floor, run
 from bench import reviews as review_bodies
 
 ECHO = "echo"
+BODIES = {"mix": review_bodies.wrk_set, "small": review_bodies.small_set}
+# tree label -> (bodies, path) -> {"rps": [...], "cpu": [...]}, one value per round
+Results = dict[str, dict[tuple[str, str], dict[str, list[float]]]]
 
 
-def webhook(
-    trees: list[Path], rounds: int, seconds: float
-) -> dict[str, dict[str, dict[str, list[float]]]]:
-    results: dict[str, dict[str, dict[str, list[float]]]] = {}
+def webhook(trees: list[Path], rounds: int, seconds: float, bodies: list[str]) -> Results:
+    results: Results = {}
     with tempfile.TemporaryDirectory(prefix="winpod-ab-") as tmp:
         workdir = Path(tmp)
         run.write_certs(workdir / "certs")
-        files = []
-        for i, review in enumerate(review_bodies.wrk_set()):
-            path = workdir / f"body-{i:02d}.json"
-            path.write_bytes(review.body)
-            files.append(path)
-        script = workdir / "bodies.lua"
-        script.write_text(run._LUA % {"files": ", ".join(json.dumps(str(f)) for f in files)})
-        for _ in range(rounds):
-            for tree in [None, *trees]:
+        scripts = {name: _script(workdir, name) for name in bodies}
+        for round_ in range(rounds):
+            # The trees' order turns each round (the echo stays first): on a machine whose load
+            # drifts, no tree always runs right after the echo or last.
+            turn = round_ % len(trees)
+            for tree in [None, *trees[turn:], *trees[:turn]]:
                 run.TREE = tree or run.REPO
                 label = str(tree) if tree else ECHO
                 with run.server("winpod" if tree else ECHO, workdir) as server:
-                    run.wrk(server, "/validate", script, 2)  # warm-up
-                    for path in run.PATHS:
-                        before = run.cpu_seconds(server.pid)
-                        figures = run.wrk(server, path, script, seconds)
-                        cpu = run.cpu_seconds(server.pid) - before
-                        slot = results.setdefault(label, {}).setdefault(
-                            path, {"rps": [], "cpu": []}
-                        )
-                        slot["rps"].append(figures["rps"])
-                        slot["cpu"].append(cpu * 1e6 / max(1, figures["requests"]))
+                    run.wrk(server, "/validate", scripts[bodies[0]], 2)  # warm-up
+                    for name, script in scripts.items():
+                        for path in run.PATHS:
+                            before = run.cpu_seconds(server.pid)
+                            figures = run.wrk(server, path, script, seconds)
+                            cpu = run.cpu_seconds(server.pid) - before
+                            slot = results.setdefault(label, {}).setdefault(
+                                (name, path), {"rps": [], "cpu": []}
+                            )
+                            slot["rps"].append(figures["rps"])
+                            slot["cpu"].append(cpu * 1e6 / max(1, figures["requests"]))
     return results
 
 
-def webhook_table(results: dict[str, dict[str, dict[str, list[float]]]]) -> str:
+def _script(workdir: Path, name: str) -> Path:
+    """wrk's Lua script posting the `name` set's bodies round-robin."""
+    files = []
+    for i, review in enumerate(BODIES[name]()):
+        path = workdir / f"{name}-{i:02d}.json"
+        path.write_bytes(review.body)
+        files.append(path)
+    script = workdir / f"{name}.lua"
+    script.write_text(run._LUA % {"files": ", ".join(json.dumps(str(f)) for f in files)})
+    return script
+
+
+def webhook_table(results: Results) -> str:
     lines = [
-        "| tree | path | req/s best | req/s median | ratio to echo (medians) | "
-        "CPU-ms/1,000 best | CPU-ms/1,000 median |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| tree | bodies | path | req/s best | req/s median | ratio to echo (best) | "
+        "ratio to echo (medians) | CPU-ms/1,000 best | CPU-ms/1,000 median |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     echo = results[ECHO]
-    for label, paths in results.items():
-        for path, f in paths.items():
-            ratio = statistics.median(f["rps"]) / statistics.median(echo[path]["rps"])
+    for label, slots in results.items():
+        for (name, path), f in slots.items():
+            yardstick = echo[name, path]["rps"]
+            best = max(f["rps"]) / max(yardstick)
+            median = statistics.median(f["rps"]) / statistics.median(yardstick)
             lines.append(
-                f"| {label} | {path} | {max(f['rps']):,.0f} | "
-                f"{statistics.median(f['rps']):,.0f} | {ratio:.2f} | "
+                f"| {label} | {name} | {path} | {max(f['rps']):,.0f} | "
+                f"{statistics.median(f['rps']):,.0f} | {best:.2f} | {median:.2f} | "
                 f"{min(f['cpu']):,.0f} | {statistics.median(f['cpu']):,.0f} |"
             )
+    return "\n".join(lines)
+
+
+def rounds_table(results: Results) -> str:
+    """Every round's req/s, for a reader who wants to see the spread behind a median."""
+    lines = ["| tree | bodies | path | req/s per round |", "| --- | --- | --- | --- |"]
+    for label, slots in results.items():
+        for (name, path), f in slots.items():
+            values = ", ".join(f"{v:,.0f}" for v in f["rps"])
+            lines.append(f"| {label} | {name} | {path} | {values} |")
     return "\n".join(lines)
 
 
@@ -120,6 +147,11 @@ def main() -> int:
     parser.add_argument("trees", nargs="+", type=Path)
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--seconds", type=float, default=4, help="webhook: wrk seconds per path")
+    parser.add_argument(
+        "--bodies",
+        default="mix",
+        help=f"webhook: request sets, comma-separated, of {', '.join(BODIES)} (default: mix)",
+    )
     parser.add_argument("--files", type=int, default=1000, help="check: manifest files")
     args = parser.parse_args()
     trees = [t.resolve() for t in args.trees]
@@ -130,7 +162,13 @@ def main() -> int:
     if args.what == "webhook":
         if shutil.which("wrk") is None:
             parser.error("needs wrk (Debian: apt-get install -y wrk)")
-        print(webhook_table(webhook(trees, args.rounds, args.seconds)))
+        bodies = [b.strip() for b in args.bodies.split(",") if b.strip()]
+        if not bodies or any(b not in BODIES for b in bodies):
+            parser.error(f"--bodies: a comma-separated list of {', '.join(BODIES)}")
+        results = webhook(trees, args.rounds, args.seconds, bodies)
+        print(webhook_table(results))
+        print()
+        print(rounds_table(results))
     else:
         print(check_table(check(trees, args.rounds, args.files)))
     print(f"load after: {run._load()}", file=sys.stderr)

@@ -2,10 +2,15 @@
 move with the machine's load.
 
     python bench/instructions.py engine|validate|mutate [--tree DIR] [--rounds 5]
+    python bench/instructions.py asgi-validate|asgi-mutate [--bodies mix|small] [--tree DIR]
 
 engine: `Engine.evaluate` over the bench/mix.py objects (500 of them). validate / mutate:
 `Reviewer.validate` / `Reviewer.mutate` (the webhook's judging, log line and metrics included,
-parsing excluded) over bench/reviews.py's 20 AdmissionReview bodies. Each is run under
+parsing excluded) over bench/reviews.py's 20 AdmissionReview bodies. asgi-validate /
+asgi-mutate: the whole served ASGI app (`create_app`), one POST per body as uvicorn hands it
+over (scope, one http.request message), on a uvloop loop with the server's GC settings: body
+reading, parsing, routing, judging and the response, everything but HTTP parsing and TLS; with
+`--bodies small` over the one ~3.3 KB Pod of `small_set` (20 times per round). Each is run under
 `valgrind --tool=callgrind` twice, with no timed rounds and with `--rounds`, after one warm-up
 round; the difference divided by the work done is the figure. Python's hash seed is fixed
 (PYTHONHASHSEED=0): with random seeds the count moves by about 2 %.
@@ -40,6 +45,48 @@ if what == "engine":
     work = engine.evaluate
     def step(item):
         work(item)
+elif what.startswith("asgi-"):
+    import gc, uvloop
+    from app.config import Config
+    from app.engine.evaluate import Engine
+    from app.webhook.app import create_app
+    from app.webhook.logs import JsonLog
+    from bench import reviews
+    sys.stderr = open(os.devnull, "w")  # the review log lines
+    config = Config()
+    asgi = create_app(Engine(config=config), config, log=JsonLog())
+    path = what.removeprefix("asgi-")
+    small = os.environ.get("WINPOD_BODIES") == "small"
+    bodies = reviews.small_set() * 20 if small else reviews.wrk_set()
+    items = [r.body for r in bodies]
+    async def send(message):
+        pass
+    async def review(body):
+        messages = [{"type": "http.request", "body": body, "more_body": False}]
+        async def receive():
+            return messages.pop() if messages else {"type": "http.disconnect"}
+        scope = {
+            "type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
+            "http_version": "1.1", "server": ("127.0.0.1", 8443), "client": ("127.0.0.1", 5000),
+            "scheme": "https", "method": "POST", "root_path": "", "path": "/" + path,
+            "raw_path": b"/" + path.encode(), "query_string": b"timeout=10s",
+            "headers": [
+                (b"host", b"127.0.0.1:8443"), (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+            "state": {},
+        }
+        await asgi(scope, receive, send)
+    async def all_rounds(rounds):
+        for _ in range(rounds):
+            for item in items:
+                await review(item)
+    # One loop run for all of it: each run_until_complete sets up signal handling anew.
+    def drive(rounds):
+        uvloop.new_event_loop().run_until_complete(all_rounds(rounds))
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 20)  # as app/webhook/server.py
 else:
     from app.clusterview import StaticClusterView
     from app.config import Config
@@ -56,16 +103,18 @@ else:
     work = getattr(reviewer, what)
     def step(item):
         work(item, 0.0)
-for item in items:
-    step(item)
-for _ in range(rounds):
-    for item in items:
-        step(item)
+if not what.startswith("asgi-"):
+    def drive(rounds):
+        for _ in range(rounds):
+            for item in items:
+                step(item)
+drive(1)  # warm-up
+drive(rounds)
 print(len(items), file=sys.__stdout__)
 """
 
 
-def count(what: str, rounds: int, tree: Path) -> tuple[int, int]:
+def count(what: str, rounds: int, tree: Path, bodies: str = "mix") -> tuple[int, int]:
     """(instructions, items per round) of one run under callgrind."""
     result = subprocess.run(
         [
@@ -83,7 +132,7 @@ def count(what: str, rounds: int, tree: Path) -> tuple[int, int]:
         text=True,
         check=True,
         cwd=tree,
-        env={**os.environ, "PYTHONHASHSEED": "0"},
+        env={**os.environ, "PYTHONHASHSEED": "0", "WINPOD_BODIES": bodies},
     )
     match = re.search(r"Collected : (\d+)", result.stderr)
     if match is None:
@@ -95,20 +144,26 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("what", choices=["engine", "validate", "mutate"])
+    parser.add_argument(
+        "what", choices=["engine", "validate", "mutate", "asgi-validate", "asgi-mutate"]
+    )
     parser.add_argument("--tree", type=Path, default=REPO, help="a copy of the repo to measure")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--bodies", choices=["mix", "small"], default="mix", help="asgi-*: the request set"
+    )
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         parser.error("needs valgrind on PATH (Debian: apt-get install valgrind)")
     tree = args.tree.resolve()
-    base, items = count(args.what, 0, tree)
-    total, _ = count(args.what, args.rounds, tree)
+    base, items = count(args.what, 0, tree, args.bodies)
+    total, _ = count(args.what, args.rounds, tree, args.bodies)
     per = (total - base) / (args.rounds * items)
     unit = "evaluation" if args.what == "engine" else "review"
+    bodies = f", {args.bodies} bodies" if args.what.startswith("asgi-") else ""
     print(
         f"{args.what} ({tree}): {per:,.0f} instructions per {unit}"
-        f" ({args.rounds} rounds of {items})"
+        f" ({args.rounds} rounds of {items}{bodies})"
     )
     return 0
 

@@ -2,7 +2,9 @@
 
 /validate and /mutate are answered by plain ASGI ahead of FastAPI's routing (fastpath.py, the
 one body reader): FastAPI's body models would validate the whole pod per request, which is the
-cost the engine is built to avoid, and its request machinery is more than a review needs.
+cost the engine is built to avoid, and its request machinery, even for plain routes with its
+telemetry off, costs about 100,000 instructions per review (11 to 16 % more work on a small
+pod; figures in fastpath.py).
 """
 
 from __future__ import annotations

@@ -12,6 +12,41 @@ gives any other route: JSON `{"error": "internal error"}` with status 500 and a 
 The answers are the ones the Starlette routes gave: 415 for a body not declared JSON, 400 for
 a bad Content-Length, 413 for a body over webhook.maxBodyBytes (declared, or counted as a
 chunked body arrives), 405 for another method, each as JSON `{"error": ...}`.
+
+Kept on measurement (issue 12, item 6), against the best FastAPI alternative: the same two
+endpoints as Starlette routes on the FastAPI app, reading the body with the same `read_review`,
+FastAPI's telemetry switched off (left on, as by default, the routes cost another 32,000
+instructions per review). The gap is a fixed cost per review: it shows most on an ordinary
+pod (a 3.3 KB Pod review, bench/reviews.py `small_set`), least on the mix of large ones.
+
+                                                  fast path               routes
+    instructions per review, the ASGI app in process (bench/instructions.py asgi-*)
+      /validate, 3.3 KB Pod                         594,575              686,890
+      /mutate,   3.3 KB Pod                         893,175              994,089
+      /validate, mix                              1,576,841            1,668,871
+      /mutate,   mix                              1,682,432            1,782,330
+    µs per 3.3 KB review in process, best of 5 x 2,000 (3 such runs, /mutate 2)
+      /validate                                   72-74                88-89
+      /mutate                                   118-119              135-151
+    `winpod serve` under wrk, best round of each of three bench/ab.py runs (10 to 12
+    alternating rounds each): CPU-ms per 1,000 reviews, then req/s
+      /validate, 3.3 KB Pod                   133, 139, 130        155, 158, 139
+      /mutate,   3.3 KB Pod                   188, 196, 174        215, 212, 193
+      /validate, mix                          253, 273, 223        269, 276, 243
+      /mutate,   mix                          268, 259, 242        290, 279, 262
+      /validate, 3.3 KB Pod             7,489, 7,165, 7,690  6,328, 6,195, 7,165
+      /mutate,   3.3 KB Pod             5,182, 4,958, 5,721  4,630, 4,134, 5,049
+      /validate, mix                    3,928, 3,653, 4,372  3,716, 3,428, 4,133
+      /mutate,   mix                    3,732, 3,865, 4,128  3,422, 3,262, 3,811
+
+92,000 to 101,000 instructions less per review (15 to 17 µs on a small /validate): 10 to 13 %
+of a small review's work, under 6 % of the mix's. The best rounds favour the fast path in all
+24 pairs, the CPU medians in 11 of 12 (one tie). The req/s medians follow the machine's load
+instead (3 to 7 on its 2 cores; the echo's own rounds spread from 12 to 24,532 req/s): the
+fast path ahead in 5 of 6 on the small review, behind in 5 of 6 on the mix. On the small
+review the echo spends 40 to 44 CPU-ms per 1,000, winpod 3.1 to 3.3 times that: the engine (38
+µs in process), the envelope, verdict, log line and metrics (about 20 µs), and caches gone
+cold between reviews (see bench/optimisations.md).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 import pytest
 
-from bench.reviews import SHAPES, hey_set, wrk_set
+from bench.reviews import SHAPES, hey_set, small_set, wrk_set
 
 REPO = Path(__file__).resolve().parents[2]
 TOOLS_MISSING = [tool for tool in ("wrk", "hey") if shutil.which(tool) is None]
@@ -62,6 +62,14 @@ def test_the_review_bodies_are_the_sizes_and_share_of_denials_the_issue_asks_for
     update = orjson.loads(next(r.body for r in reviews if r.shape == "pod-update"))["request"]
     assert update["operation"] == "UPDATE" and update["oldObject"]["kind"] == "Pod"
     assert sum(r.expect_denied for r in hey_set()) == 1
+
+
+def test_the_small_review_is_one_ordinary_pod_of_about_3_3_kb() -> None:
+    [small] = small_set()
+    assert 3_200 < len(small.body) < 3_500 and not small.expect_denied
+    request = orjson.loads(small.body)["request"]
+    assert (request["operation"], request["kind"]["kind"]) == ("CREATE", "Pod")
+    assert "managedFields" not in request["object"]["metadata"]
 
 
 def test_the_quick_run_measures_the_engine_and_winpod_check_against_the_parse_floor(
