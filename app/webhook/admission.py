@@ -131,23 +131,22 @@ class Reviewer:
         for rule, action in verdict.hits:
             self.metrics.count_hit(rule, action)
         if self.log.enabled("info"):
-            self.log.emit(
-                "info",
-                "review",
-                {
-                    "webhook": webhook,
-                    "uid": request.uid,
-                    "kind": kind,
-                    "object": ref or _request_ref(request),
-                    "operation": request.operation,
-                    "subResource": request.subResource,
-                    "dryRun": bool(request.dryRun),
-                    "decision": decision,
-                    "rules": verdict.rules,
-                    "patched": bool(patch),
-                    "durationMs": round(elapsed * 1000, 3),
-                },
-            )
+            fields = {
+                "webhook": webhook,
+                "uid": request.uid,
+                "kind": kind,
+                "object": ref or _request_ref(request),
+                "operation": request.operation,
+                "subResource": request.subResource,
+                "dryRun": bool(request.dryRun),
+                "decision": decision,
+                "rules": verdict.rules,
+                "patched": bool(patch),
+                "durationMs": round(elapsed * 1000, 3),
+            }
+            if verdict.would_deny:
+                fields["wouldDeny"] = verdict.would_deny
+            self.log.emit("info", "review", fields)
         return {"apiVersion": review.apiVersion, "kind": "AdmissionReview", "response": response}
 
 
@@ -201,6 +200,8 @@ def _annotations(pod: dict[str, Any]) -> Any:
 def _decision(verdict: Verdict) -> str:
     if not verdict.allowed:
         return "deny"
+    if verdict.would_deny:
+        return "would-deny"  # allowed with warnings, denied once the warn-only cap goes
     return "warn" if verdict.warnings else "allow"
 
 

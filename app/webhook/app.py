@@ -28,8 +28,9 @@ from ..config import Config
 from ..engine.evaluate import Engine
 from .admission import Reviewer
 from .fastpath import JSON, ReviewEndpoints, internal_error
-from .logs import JsonLog
+from .logs import JsonLog, rfc3339
 from .metrics import Metrics
+from .refusals import Refusals, client_of
 from .tlsreload import CertReloader
 
 
@@ -54,6 +55,7 @@ def create_app(
     metrics = Metrics()
     metrics.rules_loaded.set(len(engine.catalog))
     reviewer = Reviewer(engine, view, metrics, log)
+    refusals = Refusals(metrics, log)
     if callable(getattr(view, "collect", None)):
         # The cluster caches are a Prometheus collector: staleness, relists, readiness.
         metrics.registry.register(cast(Collector, view))
@@ -104,20 +106,27 @@ def create_app(
     async def prometheus() -> Response:
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
-    version_body = orjson.dumps(
-        {
-            "winpod": __version__,
-            "kubernetesVersion": str(engine.default_version),
-            "rules": len(engine.catalog),
-        }
-    )
+    configured = "config" if config.kubernetesVersion else "latest known"
 
     @app.get("/version")
     async def version() -> Response:
-        return Response(version_body, media_type=JSON)
+        # The release whose rules reviews are judged by: the cluster's when the view knows it
+        # (--watch-cluster), else the config's, else the latest known; as a review would.
+        cluster = view.version()
+        enforced = cluster if cluster is not None else engine.default_version
+        body = {
+            "winpod": __version__,
+            "kubernetesVersion": str(enforced),
+            "kubernetesVersionFrom": "cluster" if cluster is not None else configured,
+            "rules": len(engine.catalog),
+        }
+        return Response(orjson.dumps(body), media_type=JSON)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
+        refusals.request(
+            exc.status_code, str(exc.detail), request.url.path, client_of(request.scope)
+        )
         return error_response(exc.status_code, str(exc.detail))
 
     async def unexpected(request: Request, exc: Exception) -> Response:
@@ -131,6 +140,7 @@ def create_app(
         answers={"/validate": reviewer.validate, "/mutate": reviewer.mutate},
         metrics=metrics,
         log=log,
+        refusals=refusals,
         limit=limit,
     )
 
@@ -141,7 +151,7 @@ def _wire_tls_metrics(tls: CertReloader, metrics: Metrics, log: JsonLog) -> None
             metrics.cert_reloads.labels("ok").inc()
             metrics.cert_loaded.set(reloader.loaded_at)
             metrics.cert_expiry.set(reloader.not_after)
-            log.emit("info", "certificate-reloaded", {"notAfter": reloader.not_after})
+            log.emit("info", "certificate-reloaded", {"notAfter": rfc3339(reloader.not_after)})
         else:
             metrics.cert_reloads.labels("error").inc()
             log.emit("warning", "certificate-reload-failed", {"error": reloader.last_error})

@@ -61,6 +61,7 @@ from starlette.datastructures import State
 
 from .logs import JsonLog
 from .metrics import Metrics
+from .refusals import Refusals, client_of
 from .review import AdmissionReviewRequest, BadReview, parse_review
 
 Scope = MutableMapping[str, Any]
@@ -137,12 +138,14 @@ class ReviewEndpoints:
         answers: dict[str, Answer],
         metrics: Metrics,
         log: JsonLog,
+        refusals: Refusals,
         limit: int,
     ) -> None:
         self.app = app
         self.answers = answers
         self.metrics = metrics
         self.log = log
+        self.refusals = refusals
         self.limit = limit
 
     @property
@@ -162,17 +165,22 @@ class ReviewEndpoints:
 
     async def _review(self, answer: Answer, scope: Scope, receive: Receive) -> tuple[int, bytes]:
         if scope["method"] != "POST":
+            self._refused(scope, 405, f"{scope['method']} is not allowed: reviews are POSTed")
             return 405, b'{"error":"Method Not Allowed"}'
         started = time.perf_counter()
         try:
             review = await read_review(scope, receive, self.limit)
         except BadReview as exc:
-            self.metrics.bad_requests.labels(str(exc.status)).inc()
+            self._refused(scope, exc.status, exc.message)
             return exc.status, orjson.dumps({"error": exc.message})
         except ClientGone:
             # The apiserver gave up (its timeout) mid-body: nobody reads this answer.
+            self._refused(scope, 400, "the client went away before the body was complete")
             return 400, b'{"error":"the client went away before the body was complete"}'
         return 200, orjson.dumps(answer(review, started))
+
+    def _refused(self, scope: Scope, status: int, reason: str) -> None:
+        self.refusals.request(status, reason, scope["path"], client_of(scope))
 
 
 async def send_json(send: Send, status: int, body: bytes) -> None:

@@ -53,6 +53,11 @@ class JsonLog:
         return f"{self._second_text}.{int((now - second) * 1000):03d}+00:00"
 
 
+def rfc3339(timestamp: float) -> str:
+    """A Unix time as the log writes times: RFC 3339, UTC, to the second."""
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 class JsonFormatter(logging.Formatter):
     """uvicorn's own messages (start-up, shutdown, errors) as JSON lines like ours."""
 

@@ -110,7 +110,8 @@ class ReviewCounters(Collector):
         yield requests
         hits = CounterMetricFamily(
             "winpod_rule_hits",
-            "Findings reported, by rule and the action taken (deny, warn, audit, exempted).",
+            "Findings reported, by rule and the action taken (deny, warn, audit, exempted, and"
+            " would-deny: warned under a warn-only cap, denied once enforced).",
             labels=["rule", "action"],
         )
         for (rule, action), count in list(self.hits.items()):

@@ -13,7 +13,6 @@ import gc
 import signal
 import socket
 import threading
-import time
 from types import FrameType
 
 import uvicorn
@@ -21,7 +20,6 @@ import uvicorn
 from ..config import Config
 from .fastpath import ReviewEndpoints
 from .logs import JsonLog, uvicorn_log_config
-from .metrics import Metrics
 from .protocol import Report, WebhookHttpToolsProtocol
 from .tlsreload import CertReloader
 
@@ -53,36 +51,6 @@ class DrainingServer(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
-class ConnectionReporter:
-    """Counts every connection the protocol closes (by reason, and by status when it
-    answered) and logs it, at most `per_second` lines a second per reason: a flood of slow
-    clients is counted whole but does not flood the log (the next line says how many it
-    left out)."""
-
-    def __init__(self, metrics: Metrics, log: JsonLog, per_second: int = 5) -> None:
-        self.metrics = metrics
-        self.log = log
-        self.per_second = per_second
-        self._window: dict[str, tuple[int, int, int]] = {}  # reason: (second, lines, left out)
-
-    def __call__(self, reason: str, status: int, client: str) -> None:
-        self.metrics.connections_closed.labels(reason).inc()
-        if status:
-            self.metrics.bad_requests.labels(str(status)).inc()
-        second = int(time.monotonic())
-        window, lines, left_out = self._window.get(reason, (second, 0, 0))
-        if window != second:
-            lines = 0
-        if lines >= self.per_second:
-            self._window[reason] = (second, lines, left_out + 1)
-            return
-        fields: dict[str, object] = {"reason": reason, "status": status, "client": client}
-        if left_out:
-            fields["leftOut"] = left_out
-        self.log.emit("warning", "connection-closed", fields)
-        self._window[reason] = (second, lines + 1, 0)
-
-
 def run_webhook(
     app: ReviewEndpoints,
     config: Config,
@@ -91,7 +59,7 @@ def run_webhook(
     log: JsonLog,
     drain_seconds: float = 0.0,
 ) -> None:
-    report: Report = ConnectionReporter(app.metrics, log)
+    report: Report = app.refusals.connection
     server = DrainingServer(
         uvicorn.Config(
             app,

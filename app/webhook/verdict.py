@@ -37,6 +37,8 @@ class Verdict:
     audit_annotations: dict[str, str] = field(default_factory=dict)
     rules: list[str] = field(default_factory=list)  # rule ids hit, for the log
     hits: list[tuple[str, str]] = field(default_factory=list)  # (rule, action), for metrics
+    # Rule ids whose findings a warn-only cap let through and enforcement would deny.
+    would_deny: list[str] = field(default_factory=list)
 
 
 def denial_message(evaluation: Evaluation) -> str:
@@ -58,9 +60,15 @@ def verdict_of(evaluation: Evaluation) -> Verdict:
         if finding.rule not in seen_rules:
             seen_rules.add(finding.rule)
             verdict.rules.append(finding.rule)
-        verdict.hits.append(
-            (finding.rule, "exempted" if finding.exempted else finding.action.value)
-        )
+        if finding.exempted:
+            action = "exempted"
+        elif finding.would_deny:
+            action = "would-deny"  # warned: a rollout counts what enforcement will block
+            if finding.rule not in verdict.would_deny:
+                verdict.would_deny.append(finding.rule)
+        else:
+            action = finding.action.value
+        verdict.hits.append((finding.rule, action))
         if finding.blocks:
             verdict.allowed = False
         elif finding.exempted:

@@ -3,6 +3,7 @@ AdmissionReview denial naming the path, on a connection that stays usable."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,7 +11,7 @@ import orjson
 import pytest
 from winpod.webhook.review import AdmissionReviewOut
 
-from tests.conftest import AdmissionClient
+from tests.conftest import AdmissionClient, RunningWebhook
 from tests.webhook.reviews import privileged_windows_pod, review, windows_pod
 
 CAP = 3 * 1024 * 1024
@@ -155,6 +156,32 @@ def test_a_big_pod_under_the_cap_is_answered(client: AdmissionClient) -> None:
 def test_wrong_methods_and_paths_are_json_errors(client: AdmissionClient) -> None:
     assert error_of(client, 405, "GET", "/validate")
     assert error_of(client, 404, "POST", "/nope", b"{}", {"Content-Type": "application/json"})
+
+
+def test_every_refused_request_is_counted_by_status_and_logged_with_its_reason(
+    webhook: RunningWebhook, client: AdmissionClient
+) -> None:
+    def count(code: int) -> float:
+        for line in client.get("/metrics").body.decode().splitlines():
+            if line.startswith(f'winpod_bad_requests_total{{code="{code}"}} '):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    before = {code: count(code) for code in (400, 404, 405, 415)}
+    # The log keeps 5 lines a second of each kind (see refusals.py): start a fresh second.
+    time.sleep(1 - time.time() % 1)
+    error_of(client, 405, "PUT", "/mutate")
+    error_of(client, 404, "GET", "/no-such-path")
+    error_of(client, 415, "POST", "/validate", b"{}", {"Content-Type": "text/plain"})
+    error_of(client, 400, "POST", "/validate", b"[1]", {"Content-Type": "application/json"})
+    assert {code: count(code) - before[code] for code in before} == {400: 1, 404: 1, 405: 1, 415: 1}
+    logged = [r for r in webhook.log_records() if r.get("event") == "bad-request"]
+    reasons = {(r["status"], r["path"]): r["reason"] for r in logged}
+    assert reasons[(405, "/mutate")] == "PUT is not allowed: reviews are POSTed"
+    assert reasons[(404, "/no-such-path")] == "Not Found"
+    assert reasons[(415, "/validate")].startswith("content type must be application/json")
+    assert reasons[(400, "/validate")].startswith("expected a JSON object")
+    assert all(r["level"] == "warning" and r["client"].startswith("127.0.0.1:") for r in logged)
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ import orjson
 import pytest
 from winpod.config import Config
 from winpod.engine.evaluate import Engine
+from winpod.engine.kubeversion import LATEST
 from winpod.webhook import create_app
 from winpod.webhook.logs import JsonLog
 
@@ -127,3 +128,23 @@ def test_other_paths_still_reach_fastapi(app: Any) -> None:
     assert (status, payload) == (405, {"error": "Method Not Allowed"})
     status, _, payload = answer(call(app, "/nope", pieces(b"{}", 2))[0])
     assert (status, payload) == (404, {"error": "Not Found"})
+
+
+@pytest.mark.parametrize(
+    ("settings", "enforced", "source"),
+    [
+        ({}, str(LATEST), "latest known"),
+        ({"kubernetesVersion": "1.27"}, "1.27", "config"),
+    ],
+    ids=["without a version, the latest known", "the config's version"],
+)
+def test_version_reports_the_release_whose_rules_are_enforced(
+    settings: dict[str, Any], enforced: str, source: str
+) -> None:
+    config = Config.model_validate(settings)
+    app = create_app(Engine(config=config), config, log=JsonLog())
+    sent, error = call(app, "/version", [{"type": "http.request", "body": b""}], method="GET")
+    assert error is None
+    status, _, body = answer(sent)
+    assert status == 200
+    assert (body["kubernetesVersion"], body["kubernetesVersionFrom"]) == (enforced, source)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import re
 import socket
 import ssl
 import subprocess
@@ -161,6 +162,8 @@ def test_the_certificate_is_reloaded_when_the_files_change_while_reviews_flow(
     assert len(set(serials)) == 3
     reloads = [r for r in rotating.log_records() if r.get("event") == "certificate-reloaded"]
     assert len(reloads) == 3
+    # notAfter as RFC 3339, like the lines' own times.
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", r["notAfter"]) for r in reloads)
 
 
 def test_a_broken_or_mismatched_pair_is_refused_and_the_old_certificate_keeps_serving(

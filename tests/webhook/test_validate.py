@@ -6,6 +6,7 @@ import copy
 from typing import Any
 
 import pytest
+from winpod.engine.kubeversion import LATEST
 
 from tests.conftest import AdmissionClient, RunningWebhook
 from tests.webhook.reviews import (
@@ -273,6 +274,28 @@ def test_a_namespace_capped_at_warn_turns_denials_into_warnings_that_say_would_d
     assert not any(w.startswith("would deny: ") for w in response["warnings"] if "memory" in w)
 
 
+def test_a_warn_only_review_that_enforcement_would_deny_is_marked_in_the_log_and_metrics(
+    webhook: RunningWebhook, client: AdmissionClient
+) -> None:
+    pod = privileged_windows_pod("measured")
+    pod["metadata"]["namespace"] = "relaxed"
+    sent = review(pod, namespace="relaxed")
+    assert validate(client, sent)["allowed"] is True
+    [line] = [
+        r
+        for r in webhook.log_records()
+        if r.get("event") == "review" and r["uid"] == sent["request"]["uid"]
+    ]
+    assert line["decision"] == "would-deny"
+    assert line["wouldDeny"] == ["windows-privileged"]
+    text = client.get("/metrics").body.decode()
+    assert 'winpod_rule_hits_total{action="would-deny",rule="windows-privileged"}' in text
+    assert (
+        'winpod_admission_requests_total{decision="would-deny",kind="Pod",operation="CREATE",'
+        'webhook="validate"}' in text
+    )
+
+
 def test_the_request_namespace_decides_the_policy_not_the_object_metadata(
     client: AdmissionClient,
 ) -> None:
@@ -334,8 +357,11 @@ def test_health_readiness_version_and_metrics(webhook: RunningWebhook) -> None:
         "checks": {"accepting": True, "rules": True, "certificate": True, "cluster": True},
     }
     version = client.get("/version").json()
-    assert set(version) == {"winpod", "kubernetesVersion", "rules"}
+    assert set(version) == {"winpod", "kubernetesVersion", "kubernetesVersionFrom", "rules"}
     assert version["rules"] > 0
+    # No --watch-cluster and no kubernetesVersion in the test config: the latest known.
+    assert version["kubernetesVersion"] == str(LATEST)
+    assert version["kubernetesVersionFrom"] == "latest known"
     validate(client, review(privileged_windows_pod()))
     metrics = client.get("/metrics")
     assert metrics.status == 200

@@ -45,6 +45,9 @@ def test_namespace_labels_from_the_cluster_cap_the_action_and_follow_changes(
         env={"KUBECONFIG": str(kubeconfig), "KUBERNETES_SERVICE_HOST": ""},
     )  # webhook_server waits for /readyz, which waits for the first sync
     client = server.client()
+    # The stand-in says v1.30.2: reviews are judged at 1.30, and /version says so.
+    version = client.get("/version").json()
+    assert (version["kubernetesVersion"], version["kubernetesVersionFrom"]) == ("1.30", "cluster")
     labelled = privileged_windows_pod("watched")
     labelled["metadata"]["namespace"] = "labelled"
     response = client.review(review(labelled, namespace="labelled")).json()["response"]
