@@ -53,6 +53,8 @@ class WebhookSettings(StrictModel):
     # Open connections at most; over it the longest-waiting unserved one is closed.
     maxConnections: int = Field(default=1000, ge=1)
     maxHeadBytes: int = Field(default=65536, ge=1024)
+    # Request bodies still arriving, summed over all connections (each at most maxBodyBytes).
+    maxBufferedBytes: int = Field(default=64 * 1024 * 1024, ge=1024 * 1024)
     logLevel: Literal["debug", "info", "warning", "error"] = "info"
 
 

@@ -26,7 +26,19 @@ from ..engine.osinfer import RuntimeClassInfo
 from ..engine.osinfer import tolerates as py_tolerates
 from ..engine.rules import CompiledRule
 from ..engine.settings import ACTION_RANK, Action, NamespacePolicy
-from .cel import all_of, any_of, concat, get, has, homogeneous, lit, reset_names, when
+from .cel import (
+    all_of,
+    any_of,
+    concat,
+    get,
+    has,
+    homogeneous,
+    inline,
+    layered,
+    lit,
+    reset_names,
+    when,
+)
 from .pod import BUILD_LABEL, Settings, annotations_of, template_of, tolerates
 from .pod import variables as pod_variables
 from .rules import FUNCTIONS, NotExportable, Part, _build_of, linux_only_features, parts_of
@@ -319,9 +331,11 @@ def export(
         selector = _selector(group, excluded, listed)
         base = pod_variables(settings, version >= apifields.OS_ENFORCED_FROM)
         base.append(("linuxOnly", linux_only_features()))
-        rule_vars, texts = _rule_variables(engine, rules, policy, facts, version)
+        rule_vars, texts, gates = _rule_variables(engine, rules, policy, facts, version)
         common = base + rule_vars
-        objects.extend(_validating(group, common, texts, failure_policy, selector, engine))
+        objects.extend(
+            _validating(group, common, texts, gates, failure_policy, selector, engine)
+        )
         if served_mutating:
             objects.extend(
                 _mutating(
@@ -389,13 +403,15 @@ def _rule_variables(
     policy: NamespacePolicy,
     facts: list[_ApiFact],
     version: KubeVersion,
-) -> tuple[list[tuple[str, str]], list[tuple[int, str]]]:
+) -> tuple[list[tuple[str, str]], list[tuple[int, str]], _Gates]:
     """Per rule: rN, the actions of its findings (a CEL list of strings, one per way it
-    fires), and rN_m, its findings as {a: action, t: text}. Returns them and (N, rule id)."""
+    fires), and rN_m, its findings as {a: action, t: text}. Returns them, (N, rule id), and
+    the gates: whether any rule fires that may deny, and that may show otherwise."""
     config = engine.config
     cap = _weakest(config.maxAction, policy.maxAction)
     out: list[tuple[str, str]] = []
     texts: list[tuple[int, str]] = []
+    gates = _Gates([], [])
     for index, item in enumerate(rules):
         rule = item.rule
         override = policy.rules.get(rule.id) or config.rules.get(rule.id)
@@ -403,10 +419,14 @@ def _rule_variables(
             continue
         actions, messages = [], []
         entries: list[tuple[str, str, str | None, frozenset[str], str]] = []
+        triggers: list[str] = []
         for part, rejects, dropped in item.parts:
             exists = part.exists
+            fires = part.fires
             if dropped:
                 exists = all_of([f"!({V}.os in {lit(sorted(dropped))})", exists])
+                fires = all_of([f"!({V}.os in {lit(sorted(dropped))})", fires])
+            triggers.append(fires)
             unstamped = _capped(override or part.action, cap)
             stamped = _capped("deny", cap) if rejects else None
             entries.append((exists, unstamped, stamped, rejects, part.hits))
@@ -420,6 +440,18 @@ def _rule_variables(
             entries.append(
                 (exists, deny, None, frozenset(), _present_hits(fact, message, rule.fix))
             )
+            triggers.append(exists)
+        gate = "true" if rule.os == "any" else f"{V}.os == {lit(rule.os)}"
+        may_deny, may_other, deny_only = [], [], []
+        for (exists, unstamped, stamped, _, _), fires in zip(entries, triggers, strict=True):
+            exists = fires
+            possible = {unstamped} | ({stamped} if stamped is not None else set())
+            if "deny" in possible:
+                may_deny.append(exists)
+            (may_other if possible - {"deny"} else deny_only).append(exists)
+        gates.deny.append(all_of([gate, any_of(may_deny)]))
+        shown = all_of([_SHOWS_DENIALS, any_of(deny_only)])
+        gates.other.append(all_of([gate, any_of([*may_other, shown])]))
         for exists, unstamped, stamped, rejects, hits in entries:
             if stamped is None or stamped == unstamped:
                 action = lit(unstamped)
@@ -430,32 +462,52 @@ def _rule_variables(
                 )
             actions.append(when(exists, f"[{action}]"))
             messages.append(when(exists, f"{hits}.map(t, {{'a': {action}, 't': t}})"))
-        gate = "true" if rule.os == "any" else f"{V}.os == {lit(rule.os)}"
         out.append((f"r{index}", when(gate, concat(actions))))
         out.append((f"r{index}_m", when(gate, concat(messages))))
         texts.append((index, rule.id))
-    return out, texts
+    return out, texts, gates
+
+
+@dataclass
+class _Gates:
+    """Per rule, CEL for: it fires in a way that may deny; in a way the warn policy shows
+    (a warning, an audit annotation, an exemption, a denial not enforced on an update)."""
+
+    deny: list[str]
+    other: list[str]
+
+
+# The warn policy shows a denial too where the pod is exempted from the rule (only with the
+# exemption annotation) or the pod spec is unchanged (only on an update).
+_SHOWS_DENIALS = "(variables.exOk || request.operation == 'UPDATE')"
 
 
 def _validating(
     group: _Group,
     common: list[tuple[str, str]],
     rules: list[tuple[int, str]],
+    gates: _Gates,
     failure_policy: str,
     selector: dict[str, Any],
     engine: Engine,
 ) -> list[dict[str, Any]]:
     variables = [*common, ("unchanged", _unchanged(f"{V}.kind", f"{V}.spec", f"{V}.ann"))]
+    # The apiserver runs a policy's validations, its messages and its audit annotations each
+    # with variables of their own (messages even where every validation passes): a condition
+    # that lets through only pods with something to report, in one program, spares a pod
+    # with nothing to report all of them. It says whether some rule fires, from the same
+    # variables the validations read.
+    gate_deny = inline(common, _some(gates.deny))
+    gate_warn = inline(common, _some(gates.other))
     blocked = any_of([f"('deny' in {V}.r{i} && !{_ex(rid)})" for i, rid in rules])
-    lines = concat(
-        [
-            when(
-                f"'deny' in {V}.r{i} && !{_ex(rid)}",
-                f"[{_deny_line(i, rid)}]",
-            )
-            for i, rid in rules
-        ]
-    )
+    # Each rule's line of the denial is a variable of its own: one expression of them all
+    # takes the apiserver's type checker tens of seconds (it slows with the size of an
+    # expression, more than linearly), and variables are checked one by one.
+    denials = [
+        (f"d{i}", when(f"'deny' in {V}.r{i} && !{_ex(rid)}", f"[{_deny_line(i, rid)}]"))
+        for i, rid in rules
+    ]
+    lines = concat([f"{V}.{name}" for name, _ in denials])
     ref = (
         f"{V}.kind + ' ' + (request.namespace != '' ? request.namespace + '/' : '') +"
         f" (request.name != '' ? request.name : '(unnamed)')"
@@ -466,7 +518,7 @@ def _validating(
     deny = _policy(
         deny_name,
         failure_policy,
-        variables,
+        [*variables, *denials],
         validations=[
             {
                 "expression": f"!{blocked}",
@@ -487,6 +539,7 @@ def _validating(
                     annotations_of(template_of("object", "request.kind.kind")),
                 ),
             },
+            {"name": "some-rule-may-deny", "expression": gate_deny},
         ],
     )
     validations, annotations = [], []
@@ -546,6 +599,7 @@ def _validating(
         [*variables, ("audited", concat(audited_items))],
         validations=validations,
         audit_annotations=annotations,
+        match_conditions=[{"name": "some-rule-fires", "expression": gate_warn}],
     )
     return [
         deny,
@@ -553,6 +607,15 @@ def _validating(
         warn,
         _binding("ValidatingAdmissionPolicyBinding", warn_name, selector, ["Warn"]),
     ]
+
+
+def _some(tests: Sequence[str]) -> str:
+    """Whether any test holds, as a flat list (a chain of || nests one level per halving,
+    and parsers limit nesting)."""
+    kept = [t for t in tests if t != "false"]
+    if len(kept) <= 2 or "true" in kept:
+        return any_of(kept)
+    return "(true in [" + ", ".join(kept) + "])"
 
 
 def _deny_line(index: int, rule_id: str) -> str:
@@ -643,6 +706,9 @@ def _binding(
 
 
 # --- placement: MutatingAdmissionPolicy ----------------------------------------------------
+
+
+_PATCH = re.compile(r"JSONPatch\{op: 'add', path: ('(?:[^'\\]|\\.)*'), value: ")
 
 
 def _patch(op_path: str, value: str) -> str:
@@ -825,6 +891,15 @@ def _mutating(
         f" !{V}.opposed) ? {linux_ops} : {V}.os == 'unknown' ? {unknown_ops} : []"
     )
     name = f"winpod-place{group.suffix}"
+    # One program for the patch and one for the condition, no variables: each variable is a
+    # program of its own to the apiserver. The condition lets through only a pod the patch
+    # changes: applying any patch, even an empty one, has the apiserver convert, default and
+    # compare the pod and run the mutating chain once more (reinvocation), where this policy
+    # then finds nothing to add.
+    layers, patch = layered(variables, expression)
+    # (Conditions know no JSONPatch type: there the patches are maps.)
+    as_maps = _PATCH.sub(r"{'op': 'add', 'path': \1, 'value': ", expression)
+    changes = inline(variables, f"size({as_maps}) > 0")
     place = {
         "apiVersion": API,
         "kind": "MutatingAdmissionPolicy",
@@ -842,9 +917,10 @@ def _mutating(
                     }
                 ]
             },
-            "variables": [{"name": n, "expression": homogeneous(e)} for n, e in variables],
+            "matchConditions": [{"name": "adds-placement", "expression": homogeneous(changes)}],
+            "variables": [{"name": n, "expression": homogeneous(e)} for n, e in layers],
             "mutations": [
-                {"patchType": "JSONPatch", "jsonPatch": {"expression": homogeneous(expression)}}
+                {"patchType": "JSONPatch", "jsonPatch": {"expression": homogeneous(patch)}}
             ],
         },
     }

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -402,3 +402,170 @@ def _wrap_entries(body: str) -> str:
             value = f" dyn({stripped})"
         entries.append(f"{key}:{value}")
     return ",".join(entries)
+
+
+# --- one expression from variables ------------------------------------------------------------
+
+_VARIABLE_REF = re.compile(r"\bvariables\.([A-Za-z_][A-Za-z0-9_]*)\b")
+_COMPREHENSION = re.compile(r"\.(?:all|exists|exists_one|map|filter)\(")
+_WRITTEN_IN = 160  # characters
+_SHALLOW = 4  # brackets deep
+
+
+def _outside_strings(text: str, pattern: re.Pattern[str]) -> Iterator[re.Match[str]]:
+    """The matches of `pattern` in `text` that are not inside a string literal."""
+    i, start = 0, 0
+    while i < len(text):
+        if text[i] in "'\"":
+            yield from pattern.finditer(text, start, i)
+            i = _skip_string(text, i)
+            start = i
+        else:
+            i += 1
+    yield from pattern.finditer(text, start, len(text))
+
+
+def _substitute(text: str, values: Mapping[str, str]) -> str:
+    out, position = [], 0
+    for match in _outside_strings(text, _VARIABLE_REF):
+        name = match.group(1)
+        if name in values:
+            out.append(text[position : match.start()])
+            out.append(values[name])
+            position = match.end()
+    out.append(text[position:])
+    return "".join(out)
+
+
+def nesting(text: str) -> int:
+    """How deep brackets nest in `text` (outside string literals)."""
+    deepest = depth = i = 0
+    while i < len(text):
+        char = text[i]
+        if char in "'\"":
+            i = _skip_string(text, i)
+            continue
+        if char in "([{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in ")]}":
+            depth -= 1
+        i += 1
+    return deepest
+
+
+def inline(variables: Sequence[tuple[str, str]], expression: str) -> str:
+    """`expression` with the `variables.NAME` it uses (directly or through other variables)
+    written in, so it can run where a policy's variables cannot (matchConditions), or as one
+    program instead of one per variable: the apiserver evaluates every variable, validation,
+    message and condition as a program of its own, at a cost per program that dwarfs what
+    most of these compute.
+
+    A short accessor is written in place; any other variable is evaluated once and bound by
+    a one-element comprehension (CEL here has no cel.bind), a level of nesting per layer of
+    the variables' dependencies. Unlike a policy's variables, bound ones are
+    evaluated even where the expression does not read them: they never fail (each guards
+    what it reads), so this changes no result. `expression` is a CEL bool."""
+    layers, body = _layers(variables, expression, "z{0}_{1}", "z{0}.{1}")
+    for var, value in reversed(layers):
+        body = f"[{value}].all({var}, {body})"
+    return body
+
+
+def layered(
+    variables: Sequence[tuple[str, str]], expression: str
+) -> tuple[list[tuple[str, str]], str]:
+    """`expression` and the variables it uses (directly or through others) as a few
+    variables, one per layer of their dependencies, as `inline` binds them: a program for
+    each layer instead of one for each variable. Returns the variables and the expression."""
+    layers, body = _layers(variables, expression, f"{_VARS}.z{{0}}_{{1}}", f"{_VARS}.z{{0}}.{{1}}")
+    return [(var.removeprefix(f"{_VARS}."), value) for var, value in layers], body
+
+
+_VARS = "variables"
+
+
+def _layers(
+    variables: Sequence[tuple[str, str]], expression: str, single: str, member: str
+) -> tuple[list[tuple[str, str]], str]:
+    """The layers of bound variables ((name, CEL value), outermost first) and `expression`
+    reading them. `single` names a layer of one variable, `member` one of a layer's
+    variables (format strings of the layer's index and the variable's name)."""
+    defined = dict(variables)
+    order = {name: i for i, (name, _) in enumerate(variables)}
+    uses: dict[str, list[str]] = {
+        name: [m.group(1) for m in _outside_strings(body, _VARIABLE_REF)]
+        for name, body in variables
+    }
+    top = [m.group(1) for m in _outside_strings(expression, _VARIABLE_REF)]
+    needed: set[str] = set()
+    pending = [n for n in top if n in defined]
+    while pending:
+        name = pending.pop()
+        if name not in needed:
+            needed.add(name)
+            pending.extend(n for n in uses[name] if n in defined)
+    # Written in: what is cheaper to read again than to bind (a short accessor with no
+    # comprehension); bound: the rest, even what is read once (written into the expression
+    # it would nest deeper, and parsers limit nesting). In dependency order, so a variable's
+    # size counts the accessors written into it.
+    counts: dict[str, int] = dict.fromkeys(needed, 0)
+    for name in [*top, *(n for v in needed for n in uses[v])]:
+        if name in counts:
+            counts[name] += 1
+    bound: list[str] = []
+    written: list[str] = []
+    size: dict[str, int] = {}
+    for name in sorted(needed, key=order.__getitem__):
+        body = defined[name]
+        size[name] = len(body) + sum(
+            size[n] - len(n) for n in uses[name] if n in defined and n in written
+        )
+        small = size[name] <= _WRITTEN_IN and not _COMPREHENSION.search(body)
+        shallow = counts[name] == 1 and nesting(body) <= _SHALLOW
+        (written if small or shallow else bound).append(name)
+    # Layers: a bound variable sits one below the deepest bound variable it reads (through
+    # the written-in ones).
+    level: dict[str, int] = {}
+
+    def depth(name: str) -> int:
+        if name in level:
+            return level[name]
+        deps = [n for n in uses[name] if n in defined]
+        below = max((depth(n) + (1 if n in bound else 0) for n in deps), default=0)
+        level[name] = below
+        return below
+
+    layers: dict[int, list[str]] = {}
+    for name in bound:
+        layers.setdefault(depth(name), []).append(name)
+    refs: dict[str, str] = {}
+    for index in sorted(layers):
+        names = layers[index]
+        for name in names:
+            refs[name] = (single if len(names) == 1 else member).format(index, name)
+    texts: dict[str, str] = {}
+
+    def text(name: str) -> str:
+        if name not in texts:
+            body = defined[name]
+            deps = {n for n in uses[name] if n in defined}
+            values = {n: refs[n] if n in refs else f"({text(n)})" for n in deps}
+            texts[name] = _substitute(body, values)
+        return texts[name]
+
+    for name in written:
+        text(name)
+    body = _substitute(
+        expression,
+        {n: refs[n] if n in refs else f"({text(n)})" for n in set(top) if n in defined},
+    )
+    out: list[tuple[str, str]] = []
+    for index in sorted(layers):
+        names = layers[index]
+        if len(names) == 1:
+            out.append((refs[names[0]], text(names[0])))
+        else:
+            value = "{" + ", ".join(f"{lit(n)}: dyn({text(n)})" for n in names) + "}"
+            out.append((refs[names[0]].rsplit(".", 1)[0], value))
+    return out, body

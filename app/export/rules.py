@@ -11,7 +11,7 @@ is listed as left to the webhook; nothing is dropped silently.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..engine.kubeversion import KubeVersion
@@ -19,6 +19,7 @@ from ..engine.rules import CheckSpec, CompiledRule, RuleSpec, select_version
 from ..engine.settings import Action
 from .cel import Leaf, Path, concat, get, has, lit, render, steps_of, value_text, when
 from .pod import (
+    BUILD_TAG,
     Settings,
     tolerates,
     tolerates_everything,
@@ -36,12 +37,19 @@ class Part:
     """One way a rule fires. `exists` (CEL bool) says whether it does; `hits` (CEL
     list(string)) gives a text per place; `action` is the hit's own action; `scope_paths` are
     the field paths its hits are at ((container scope, rule-grammar path)), for the apiserver
-    facts (which paths it rejects or drops)."""
+    facts (which paths it rejects or drops). `trigger`, where given, is a shorter CEL bool
+    true wherever `exists` is (and maybe elsewhere): what the policies' conditions test to
+    let a pod through to the exact checks."""
 
     exists: str
     hits: str
     action: str
     scope_paths: tuple[tuple[bool, str], ...]
+    trigger: str | None = None
+
+    @property
+    def fires(self) -> str:
+        return self.exists if self.trigger is None else self.trigger
 
 
 @dataclass
@@ -383,7 +391,16 @@ def _build_mismatch(texts: RuleText, s: Settings) -> list[Part]:
                 "other_build": _build_of(first + ".t"), "value": "x.i"},
         ((True, "image"),), var="x",
     )  # fmt: skip
-    return [with_nodes, between]
+    # Both fire only for a Windows image with a build in its tag, and only where placement
+    # allows other builds or there is a second such image: the conditions test that much.
+    # A nodeSelector build alone allows that build only (the affinity and the RuntimeClass
+    # may narrow it).
+    tagged = f"{V}.imgs.filter(y, y.os == 'windows' && y.t.matches({lit(BUILD_TAG)}))"
+    trigger = (
+        f"size({tagged}) > 0 && (size({V}.affTerms) > 0 || {V}.rcBuild != '' || ({ns_build} !="
+        f" '' ? {tagged}.exists(y, {_build_of('y.t')} != {ns_build}) : size({tagged}) > 1))"
+    )
+    return [replace(with_nodes, trigger=trigger), replace(between, trigger=trigger)]
 
 
 @twin("os-name-without-placement@1.24")

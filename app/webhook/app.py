@@ -142,6 +142,7 @@ def create_app(
         log=log,
         refusals=refusals,
         limit=limit,
+        buffered=config.webhook.maxBufferedBytes,
     )
 
 

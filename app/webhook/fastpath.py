@@ -11,7 +11,8 @@ gives any other route: JSON `{"error": "internal error"}` with status 500 and a 
 
 The answers are the ones the Starlette routes gave: 415 for a body not declared JSON, 400 for
 a bad Content-Length, 413 for a body over webhook.maxBodyBytes (declared, or counted as a
-chunked body arrives), 405 for another method, each as JSON `{"error": ...}`.
+chunked body arrives), 429 while the bodies arriving on all connections together are over
+webhook.maxBufferedBytes (BodyBudget), 405 for another method, each as JSON `{"error": ...}`.
 
 Kept on measurement (issue 12, item 6), against the best FastAPI alternative: the same two
 endpoints as Starlette routes on the FastAPI app, reading the body with the same `read_review`,
@@ -79,7 +80,20 @@ class ClientGone(Exception):
     """The client disconnected before its body was complete."""
 
 
-async def read_review(scope: Scope, receive: Receive, limit: int) -> AdmissionReviewRequest:
+class BodyBudget:
+    """The bytes of request bodies still arriving, across all connections, and their bound
+    (webhook.maxBufferedBytes): with thousands of connections each allowed maxBodyBytes, the
+    sum, not any one body, is what could exhaust the pod's memory. A body that would take the
+    sum over the bound gets 429 (the apiserver then applies the webhook's failurePolicy)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+
+
+async def read_review(
+    scope: Scope, receive: Receive, limit: int, budget: BodyBudget | None = None
+) -> AdmissionReviewRequest:
     """The request's body as an AdmissionReview; BadReview (4xx) or ClientGone otherwise."""
     content_type: bytes | None = None
     declared: bytes | None = None
@@ -107,18 +121,31 @@ async def read_review(scope: Scope, receive: Receive, limit: int) -> AdmissionRe
             raise BadReview(413, f"body is over the {limit}-byte limit")
         return parse_review(body)
     chunks: list[bytes] = []
-    size = 0
-    while True:
-        if message["type"] != "http.request":  # http.disconnect
-            raise ClientGone
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:  # chunked bodies declare no length: count as they arrive
-            raise BadReview(413, f"body is over the {limit}-byte limit")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return parse_review(b"".join(chunks))
-        message = await receive()
+    size = held = 0  # held: what this body counts against the budget
+    try:
+        while True:
+            if message["type"] != "http.request":  # http.disconnect
+                raise ClientGone
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:  # chunked bodies declare no length: count as they arrive
+                raise BadReview(413, f"body is over the {limit}-byte limit")
+            if budget is not None:
+                if budget.held + len(chunk) > budget.limit:
+                    raise BadReview(
+                        429,
+                        f"the server is receiving {budget.held} bytes of other request bodies"
+                        f" (its limit is {budget.limit}): retry",
+                    )
+                budget.held += len(chunk)
+                held += len(chunk)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return parse_review(b"".join(chunks))
+            message = await receive()
+    finally:
+        if budget is not None:
+            budget.held -= held
 
 
 def internal_error(log: JsonLog, path: str, exc: BaseException) -> bytes:
@@ -140,6 +167,7 @@ class ReviewEndpoints:
         log: JsonLog,
         refusals: Refusals,
         limit: int,
+        buffered: int = 64 * 1024 * 1024,
     ) -> None:
         self.app = app
         self.answers = answers
@@ -147,6 +175,7 @@ class ReviewEndpoints:
         self.log = log
         self.refusals = refusals
         self.limit = limit
+        self.budget = BodyBudget(buffered)
 
     @property
     def state(self) -> State:
@@ -169,7 +198,7 @@ class ReviewEndpoints:
             return 405, b'{"error":"Method Not Allowed"}'
         started = time.perf_counter()
         try:
-            review = await read_review(scope, receive, self.limit)
+            review = await read_review(scope, receive, self.limit, self.budget)
         except BadReview as exc:
             self._refused(scope, exc.status, exc.message)
             return exc.status, orjson.dumps({"error": exc.message})

@@ -148,3 +148,66 @@ def test_version_reports_the_release_whose_rules_are_enforced(
     status, _, body = answer(sent)
     assert status == 200
     assert (body["kubernetesVersion"], body["kubernetesVersionFrom"]) == (enforced, source)
+
+
+def test_bodies_arriving_together_over_the_buffer_budget_get_429_and_the_budget_is_returned() -> (
+    None
+):
+    config = Config.model_validate({"webhook": {"maxBufferedBytes": 1024 * 1024}})
+    app = create_app(Engine(config=config), config, log=JsonLog())
+    piece = b" " * (600 * 1024)
+
+    async def both() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        first_waiting, release = asyncio.Event(), asyncio.Event()
+
+        def request(path: str, receive: Any) -> Any:
+            sent: list[dict[str, Any]] = []
+
+            async def send(message: dict[str, Any]) -> None:
+                sent.append(message)
+
+            scope = {
+                "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+                "method": "POST", "scheme": "https", "path": path, "raw_path": path.encode(),
+                "query_string": b"", "root_path": "", "client": ("127.0.0.1", 1),
+                "server": ("127.0.0.1", 8443), "state": {},
+                "headers": [(b"content-type", b"application/json")],
+            }  # fmt: skip
+            return app(scope, receive, send), sent
+
+        first_parts = [piece, b"{}"]
+
+        async def first_receive() -> dict[str, Any]:
+            if len(first_parts) == 1:
+                first_waiting.set()
+                await release.wait()  # a slow sender, half its body in
+            return {
+                "type": "http.request",
+                "body": first_parts.pop(0),
+                "more_body": bool(first_parts),
+            }
+
+        second_parts = [piece, piece]
+
+        async def second_receive() -> dict[str, Any]:
+            return {
+                "type": "http.request",
+                "body": second_parts.pop(0),
+                "more_body": bool(second_parts),
+            }
+
+        first, first_sent = request("/validate", first_receive)
+        task = asyncio.ensure_future(first)
+        await first_waiting.wait()
+        second, second_sent = request("/validate", second_receive)
+        await second
+        release.set()
+        await task
+        return first_sent, second_sent
+
+    first_sent, second_sent = asyncio.run(both())
+    status, _, body = answer(second_sent)
+    assert status == 429
+    assert "its limit is 1048576" in body["error"]
+    assert answer(first_sent)[0] == 400  # its own body was read whole (and is no review)
+    assert app.budget.held == 0
