@@ -666,16 +666,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per answer")
-    parser.add_argument("--json", type=Path, help="also write the figures here")
-    parser.add_argument("--tree", type=Path, help="serve this tree instead of this checkout")
     parser.add_argument("--log", type=Path, help="keep the server's log here")
+    bench_run.server_options(parser)
     args = parser.parse_args(argv)
-    if args.tree is not None:
-        bench_run.TREE = args.tree.resolve()
+    bench_run.serve_tree(args)
     result = run(args.count, args.seed, args.connections, args.timeout, args.log)
-    if args.json is not None:
-        args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    sys.stdout.write(render(result))
+    bench_run.publish(args, result, render)
     return 1 if result["failures"] else 0
 
 

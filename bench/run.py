@@ -34,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -215,6 +215,27 @@ def cpu_seconds(pid: int) -> float:
         fields = f.read().rsplit(")", 1)[1].split()
     # fields[0] is the state (field 3): utime and stime are fields 14 and 15.
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_options(parser: argparse.ArgumentParser) -> None:
+    """--json and --tree, as every benchmark that starts `winpod serve` takes them."""
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--tree", type=Path, help="serve this tree instead of this checkout")
+
+
+def serve_tree(args: argparse.Namespace) -> None:
+    global TREE
+    if args.tree is not None:
+        TREE = args.tree.resolve()
+
+
+def publish(
+    args: argparse.Namespace, result: dict[str, Any], render: Callable[[dict[str, Any]], str]
+) -> None:
+    """The figures as markdown on stdout, and as JSON to --json."""
+    if args.json is not None:
+        args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    sys.stdout.write(render(result))
 
 
 def free_port() -> int:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import socket
 import ssl
 import statistics
@@ -284,15 +283,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--each", type=int, default=500, help="attackers of each kind")
     parser.add_argument("--seconds", type=float, default=30.0, help="length of each phase")
-    parser.add_argument("--json", type=Path)
-    parser.add_argument("--tree", type=Path, help="serve this tree instead of this checkout")
+    bench_run.server_options(parser)
     args = parser.parse_args(argv)
-    if args.tree is not None:
-        bench_run.TREE = args.tree.resolve()
+    bench_run.serve_tree(args)
     result = run(args.each, args.seconds)
-    if args.json is not None:
-        args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    sys.stdout.write(render(result))
+    bench_run.publish(args, result, render)
     under = result["under_attack"]
     starved = under["errors"] or under["probe_errors"] or not result["healthy_afterwards"]
     return 1 if starved else 0

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import ssl
 import sys
 import tempfile
@@ -172,15 +171,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=200.0, help="requests a second")
     parser.add_argument("--sample", type=float, default=60.0, help="seconds per window")
     parser.add_argument("--max-growth", type=float, default=10.0, help="MiB allowed")
-    parser.add_argument("--json", type=Path)
-    parser.add_argument("--tree", type=Path, help="serve this tree instead of this checkout")
+    bench_run.server_options(parser)
     args = parser.parse_args(argv)
-    if args.tree is not None:
-        bench_run.TREE = args.tree.resolve()
+    bench_run.serve_tree(args)
     result = run(args.minutes, args.rate, args.sample)
-    if args.json is not None:
-        args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    sys.stdout.write(render(result))
+    bench_run.publish(args, result, render)
     return 1 if result["failures"] or result["rss_growth_mib"] > args.max_growth else 0
 
 

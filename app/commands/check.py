@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from ..engine.kubeversion import KubeVersion
     from ..engine.osinfer import OSDecision, RuntimeClassInfo
     from ..manifests import Manifest
-    from ..reports.model import Summary
+    from ..reports.model import ObjectRecord, Summary
     from ..reports.stream import Sink
 
 HELP = "check manifests against the Windows rules (files, directories, or - for stdin)"
@@ -355,17 +355,7 @@ def check_stream(
                 continue
             evaluation, prefix = judged
             if not evaluation.checked:
-                skipped(
-                    ObjectRecord(
-                        file=item.file,
-                        line=item.line,
-                        kind=evaluation.kind,
-                        namespace=evaluation.namespace,
-                        name=evaluation.name,
-                        checked=False,
-                        skippedReason=evaluation.skipped_reason,
-                    )
-                )
+                skipped(_object_record(item, evaluation, skippedReason=evaluation.skipped_reason))
                 continue
             records = finding_records(
                 evaluation,
@@ -386,19 +376,13 @@ def check_stream(
                 tally.blocking = tally.blocking or record.blocks
             tally.denied_objects += evaluation.denied
             sink.object(
-                ObjectRecord(
-                    file=item.file,
-                    line=item.line,
-                    kind=evaluation.kind,
-                    namespace=evaluation.namespace,
-                    name=evaluation.name,
-                    checked=True,
+                _object_record(
+                    item,
+                    evaluation,
                     os=decision.os if decision else "unknown",
                     osEvidence=_evidence(decision),
                     osEvidencePath=_evidence_path(decision, prefix),
-                    skippedReason=None,
                     denied=evaluation.denied,
-                    findings=[],
                 ),
                 records,
             )
@@ -434,6 +418,21 @@ def _position_of_finding(manifest: Manifest, finding: Finding) -> tuple[int, int
     from ..manifests import position_of
 
     return position_of(manifest, finding.path)
+
+
+def _object_record(item: Manifest, evaluation: Evaluation, **fields: Any) -> ObjectRecord:
+    """The report's record of one judged document (checked unless a skip reason is given)."""
+    from ..reports.model import ObjectRecord
+
+    return ObjectRecord(
+        file=item.file,
+        line=item.line,
+        kind=evaluation.kind,
+        namespace=evaluation.namespace,
+        name=evaluation.name,
+        checked="skippedReason" not in fields,
+        **fields,
+    )
 
 
 def _evidence(decision: OSDecision | None) -> str:
