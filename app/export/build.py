@@ -9,6 +9,14 @@ audit findings and exemptions, as the webhook writes them). A namespace group is
 namespace. The engine's action pipeline (rule action, apiserver escalation on stamped pods,
 config overrides, maxAction caps, exemptions) is worked out per group at export time as far
 as it is static, and in CEL as far as it depends on the pod.
+
+Cost: the apiserver runs every variable, validation, message and condition as a program of
+its own, and a policy's validations, messages and audit annotations each with variables of
+their own, messages even where every validation passes. So each policy has a condition, one
+program with its variables written in (cel.inline), that lets through only a pod with
+something to report (the deny policy: a rule that may deny fires; the warn policy: any rule
+fires), and the placement policy one that lets through only a pod it may add placement to,
+its patch reading a few layered variables instead of one per fact.
 """
 
 from __future__ import annotations
@@ -333,9 +341,7 @@ def export(
         base.append(("linuxOnly", linux_only_features()))
         rule_vars, texts, gates = _rule_variables(engine, rules, policy, facts, version)
         common = base + rule_vars
-        objects.extend(
-            _validating(group, common, texts, gates, failure_policy, selector, engine)
-        )
+        objects.extend(_validating(group, common, texts, gates, failure_policy, selector, engine))
         if served_mutating:
             objects.extend(
                 _mutating(
@@ -442,7 +448,9 @@ def _rule_variables(
             )
             triggers.append(exists)
         gate = "true" if rule.os == "any" else f"{V}.os == {lit(rule.os)}"
-        may_deny, may_other, deny_only = [], [], []
+        may_deny: list[str] = []
+        may_other: list[str] = []
+        deny_only: list[str] = []
         for (exists, unstamped, stamped, _, _), fires in zip(entries, triggers, strict=True):
             exists = fires
             possible = {unstamped} | ({stamped} if stamped is not None else set())
@@ -899,7 +907,8 @@ def _mutating(
     layers, patch = layered(variables, expression)
     # (Conditions know no JSONPatch type: there the patches are maps.)
     as_maps = _PATCH.sub(r"{'op': 'add', 'path': \1, 'value': ", expression)
-    changes = inline(variables, f"size({as_maps}) > 0")
+    del as_maps
+    changes = _may_add(settings, version)
     place = {
         "apiVersion": API,
         "kind": "MutatingAdmissionPolicy",
@@ -925,6 +934,47 @@ def _mutating(
         },
     }
     return [place, _binding("MutatingAdmissionPolicyBinding", name, selector, None)]
+
+
+def _may_add(settings: Settings, version: KubeVersion) -> str:
+    """CEL, cheap: whether the placement patch may add anything to this pod, true wherever
+    it does (and maybe elsewhere). Once the pod carries an OS's nodeSelector label, only that
+    OS's placement can be added (spec.os.name or placement naming the other OS makes the
+    evidence disagree, and nothing is added): what of it the pod lacks. This is what spares
+    the reinvocation pass, which sees the pod placed, the whole decision."""
+    config = settings.engine.config
+    mutation = config.mutation
+    strict = config.profile == "apiserver"
+    os_field = version >= OS_FIELD_SINCE
+    if not (mutation.windowsNodeSelector and mutation.linuxNodeSelector):
+        return "true"
+    spec = "object.spec"
+    nsel = f"{spec}.nodeSelector"
+    labelled = all_of(
+        [
+            f"type({spec}) == map",
+            has(spec, "nodeSelector"),
+            f"type({nsel}) == map",
+            has(nsel, "kubernetes.io/os"),
+        ]
+    )
+    no_os_name = f"!({has(spec, 'os')} && type({spec}.os) == map && {has(f'{spec}.os', 'name')})"
+    windows = []
+    if mutation.windowsBuildSelector:
+        windows.append(f"!({has(nsel, BUILD_LABEL)})")
+    if mutation.windowsTolerations:
+        tols = f"({has(spec, 'tolerations')} ? {spec}.tolerations : [])"
+        for taint in config.windowsTaints:
+            triple = (taint.key, taint.value, taint.effect)
+            windows.append(f"!{tols}.exists(t, {tolerates('t', triple)})")
+    if (mutation.windowsOSName or strict) and os_field:
+        windows.append(no_os_name)
+    linux = [no_os_name] if (mutation.linuxOSName or strict) and os_field else []
+    label = f"{nsel}['kubernetes.io/os']"
+    return (
+        f"(!{labelled} || ({label} == 'windows' ? {any_of(windows)} : {label} == 'linux' ?"
+        f" {any_of(linux)} : true))"
+    )
 
 
 def _toleration(taint: Any) -> dict[str, str]:

@@ -24,6 +24,7 @@ from winpod.engine.visit import CHECKED_KINDS
 from winpod.export import Export, export
 from winpod.manifests import read_inputs
 
+from tests.export.conftest import EARLY
 from tests.export.verdicts import engine_verdict, warning_verdict
 from tests.kube.controlplane import ApiServer, wait_for
 from tests.kube.hooks import kubectl_warnings, needs_kubectl
@@ -76,11 +77,8 @@ PROBE = {
 }
 
 
-@pytest.fixture(scope="module")
-def policies(apiservers: Mapping[str, ApiServer]) -> Iterator[tuple[ApiServer, Engine, Export]]:
-    if VERSION not in apiservers:
-        pytest.skip(f"no kube-apiserver {VERSION}")
-    server = apiservers[VERSION]
+def install(server: ApiServer) -> tuple[Engine, Export, list[dict[str, Any]]]:
+    """Apply the export to `server` and wait until the apiserver enforces all of it."""
     engine = Engine(config=Config(kubernetesVersion=VERSION))
     result = export(engine, parse_version(VERSION), failure_policy="Fail")
     objects = scoped(result)
@@ -111,7 +109,18 @@ def policies(apiservers: Mapping[str, ApiServer]) -> Iterator[tuple[ApiServer, E
             and placed
         )
 
-    wait_for(active, timeout=30)
+    # The apiserver compiles the policies for seconds before it enforces them.
+    wait_for(active, timeout=90)
+    return engine, result, objects
+
+
+@pytest.fixture(scope="module")
+def policies(apiservers: Mapping[str, ApiServer]) -> Iterator[tuple[ApiServer, Engine, Export]]:
+    if VERSION not in apiservers:
+        pytest.skip(f"no kube-apiserver {VERSION}")
+    server = apiservers[VERSION]
+    early = EARLY.pop("policies", None)  # applied while the offline tests ran (conftest.py)
+    engine, result, objects = early.result() if early is not None else install(server)
     yield server, engine, result
     for obj in reversed(objects):
         server.request("DELETE", _path(obj, name=True))
