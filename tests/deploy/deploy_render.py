@@ -315,6 +315,17 @@ def summary(docs: Iterable[Doc]) -> list[str]:
                 f" serverName={e['tlsConfig']['serverName']}]"
                 for e in d["spec"]["endpoints"]
             )
+        elif d["kind"] in ("ValidatingAdmissionPolicy", "MutatingAdmissionPolicy"):
+            spec = d["spec"]
+            counts = " ".join(
+                f"{field}={len(spec[field])}"
+                for field in ("variables", "validations", "mutations")
+                if field in spec
+            )
+            extra = f"failurePolicy={spec.get('failurePolicy')} {counts}"
+        elif d["kind"].endswith("AdmissionPolicyBinding"):
+            actions = d["spec"].get("validationActions")
+            extra = f"policy={d['spec']['policyName']}" + (f" actions={actions}" if actions else "")
         elif d["kind"] == "ConfigMap" and "config.yaml" in d.get("data", {}):
             cfg = yaml.safe_load(d["data"]["config.yaml"]) or {}
             extra = f"maxAction={cfg.get('maxAction', '-')}"
@@ -361,6 +372,11 @@ def main() -> None:
             print("\n".join(summary(kustomize_option(copy, name))))
             print(f"== helm values {shown_values(overlay, extra)}")
             print("\n".join(summary(helm_render(option_helm_values(name, certs_dir)))))
+        for mode in ("policies", "hybrid"):
+            print(f"== helm values {{'mode': '{mode}'}} (Helm's offline Capabilities: 1.36)")
+            print("\n".join(summary(helm_render({"mode": mode}))))
+        print("== kubectl kustomize deploy/policies/1.36 (mode policies for 1.36)")
+        print("\n".join(summary(kubectl_kustomize(copy / "policies" / "1.36"))))
         print("== kubectl kustomize deploy/addons/audit-cronjob")
         print("\n".join(summary(kubectl_kustomize(copy / "addons" / "audit-cronjob"))))
         print("== helm values {'audit': {'enabled': True}} (objects added)")

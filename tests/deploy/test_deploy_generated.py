@@ -2,8 +2,10 @@
 copies are what it writes.
 
 Sources: deploy/base/webhooks.yaml (both webhook configurations), deploy/base/config.yaml (the
-config file), deploy/components/warn-only/config-patch.yaml (all warn-only changes) and the
-config model (the Helm values schema). See deploy/generate.py for what derives from them.
+config file), deploy/components/warn-only/config-patch.yaml (all warn-only changes), the
+config model (the Helm values schema) and `winpod export` (the policies of the modes policies
+and hybrid, in deploy/policies/ and the chart's files/policies.json). See deploy/generate.py
+for what derives from them.
 """
 
 from __future__ import annotations
@@ -68,6 +70,21 @@ def test_the_committed_file_is_what_generate_py_writes(
         f"{rel(derived)} differs from a fresh generation (its source changed, or it was edited by"
         f" hand). Run `{REGENERATE}`, review and commit. The change it makes:\n{diff}"
     )
+
+
+@pytest.mark.parametrize("tree", GENERATOR["DERIVED_TREES"], ids=rel)
+def test_a_generated_directory_holds_what_generate_py_writes_and_nothing_else(
+    tree: Path, fresh: dict[Path, str]
+) -> None:
+    written = {path: text for path, text in fresh.items() if tree in path.parents}
+    assert written, f"generate.py writes nothing under {rel(tree)}"
+    stale = [rel(path) for path, text in written.items() if GENERATOR["stale"](path, text)]
+    assert not stale, (
+        f"{', '.join(stale)} differ from a fresh generation (winpod export or a source changed)."
+        f" Run `{REGENERATE}`, review and commit."
+    )
+    extra = [rel(path) for path in GENERATOR["obsolete"](fresh)]
+    assert not extra, f"generate.py no longer writes {', '.join(extra)}: run `{REGENERATE}`"
 
 
 def test_generate_py_check_runs_on_its_own_and_finds_nothing_stale() -> None:
@@ -188,14 +205,19 @@ def edited_copy(tmp_path: Path) -> Path:
 
 
 def test_an_edited_source_makes_check_fail_with_a_diff_and_the_command(
-    edited_copy: Path,
+    edited_copy: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    result = generate_check(edited_copy / "generate.py")
-    assert result.returncode == 1
-    assert "+  validating: 4" in result.stdout
-    assert '+excludedNamespaces: ["kube-system", "kube-node-lease", "kube-public"]' in result.stdout
-    assert "+defaultOS: linux" in result.stdout and "+mixedCluster: true" in result.stdout
-    assert "run `python deploy/generate.py`" in result.stderr
+    # In-process (test_generate_py_check_runs_on_its_own... runs the script as a process): the
+    # next test's copy has the same sources, and reuses these exports.
+    assert generator(edited_copy / "generate.py")["main"](["--check"]) == 1
+    result = capsys.readouterr()
+    assert "+  validating: 4" in result.out
+    assert '+excludedNamespaces: ["kube-system", "kube-node-lease", "kube-public"]' in result.out
+    assert "+defaultOS: linux" in result.out and "+mixedCluster: true" in result.out
+    # The exports follow: a namespace more in every binding, Linux the default OS.
+    assert "+        - kube-public" in result.out
+    assert "stale: " in result.err and "deploy/policies/1.36/validating/policies.yaml" in result.err
+    assert "run `python deploy/generate.py`" in result.err
 
 
 def test_after_generation_helm_and_kustomize_render_the_edited_sources_alike(
