@@ -492,11 +492,19 @@ class ApiServer:
                     response = self._connection.getresponse()
                     raw = response.read()
                     break
-                except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                except (OSError, http.client.HTTPException) as error:
+                    # Whatever broke, this connection is unusable now (http.client would refuse
+                    # every later request with CannotSendRequest): drop it.
                     self.close()
-                    # A connection the server closed while idle fails before it is read: one
-                    # retry on a new one. A fresh connection failing is a real error.
-                    if attempt == 2 or not reused:
+                    # A connection the server closed while idle fails before it is read
+                    # (RemoteDisconnected, a reset, or TLS's close_notify seen as SSLEOFError on
+                    # the next write): one retry on a new one. A fresh connection failing, or a
+                    # timeout, is a real error.
+                    idle_close = isinstance(
+                        error,
+                        (http.client.RemoteDisconnected, ConnectionError, ssl.SSLEOFError),
+                    )
+                    if attempt == 2 or not reused or not idle_close:
                         raise
         text = raw.decode("utf-8", "replace")
         try:
