@@ -201,7 +201,10 @@ def run(tree: Path, case: Case, work: Path) -> Row:
         )
         code = str(done.returncode)
         lines = [line for line in (done.stderr + done.stdout).splitlines() if line.strip()]
-        said = next((line for line in lines if "error" in line.lower()), lines[-1] if lines else "")
+        said = next(
+            (line for word in ("error:", "warning:") for line in lines if word in line.lower()),
+            lines[-1] if lines else "",
+        )
         if done.returncode < 0 or "MemoryError" in done.stderr:
             said = "killed or out of memory (4 GiB cap): " + said
     except subprocess.TimeoutExpired:

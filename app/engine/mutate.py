@@ -155,7 +155,7 @@ def mutate_subject(engine: Engine, subject: Subject, context: Context) -> Mutati
             pod, runtime_classes=runtime, namespace_policy=policy, facts=facts
         )
         target = version or engine.default_version
-        plan = _Planner(engine, facts, spec, decision, runtime, target)
+        plan = _Planner(engine, facts, spec, decision, runtime, target, prefix)
         ops, warning = plan.ops([])
         mutated = apply(ops)
         evaluation = evaluate(mutated)
@@ -174,8 +174,8 @@ def mutate_subject(engine: Engine, subject: Subject, context: Context) -> Mutati
                 ops = ops + [_Op(tokens, None, remove=True) for tokens in _tokens_of(local)]
                 warning = _joined(
                     warning,
-                    f"removed {', '.join(local[:3])}"
-                    f"{' and more' if len(local) > 3 else ''} (ignored on Windows;"
+                    f"removed {', '.join(rejected[:3])}"
+                    f"{' and more' if len(rejected) > 3 else ''} (ignored on Windows;"
                     " the apiserver rejects them once spec.os.name is windows)",
                 )
                 mutated = apply(ops)
@@ -231,8 +231,11 @@ class _Planner:
         decision: OSDecision,
         runtime: Mapping[str, RuntimeClassInfo],
         version: KubeVersion,
+        prefix: Tokens = (),
     ) -> None:
         self.engine, self.facts, self.spec = engine, facts, spec
+        # Messages name paths in the object (a workload's spec.template.spec...), as findings do.
+        self.lead = ".".join(prefix) + "." if prefix else ""
         self.decision, self.runtime = decision, runtime
         self.version = version
         self.with_os_field = version >= OS_FIELD_SINCE
@@ -280,7 +283,8 @@ class _Planner:
             if (settings.windowsOSName or strict) and self.with_os_field:
                 if rejected and spec.get("os") is None:
                     skipped = (
-                        f"left spec.os.name unset: the apiserver would then reject {rejected[0]}"
+                        f"left {self.lead}spec.os.name unset: the apiserver would then reject"
+                        f" {self.lead}{rejected[0]}"
                         f"{' and more' if len(rejected) > 1 else ''}"
                     )
                 else:
@@ -306,7 +310,7 @@ class _Planner:
             )
         # Long image names are cut, not what was injected.
         room = _MAX_WARNING - len(what) - len(" (evidence: )")
-        evidence = deciding.describe()
+        evidence = f"{self.lead}{deciding.describe()}"
         if len(evidence) > room:
             evidence = evidence[: max(room - 3, 0)] + "..."
         return adds, f"{what} (evidence: {evidence})"

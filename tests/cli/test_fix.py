@@ -123,6 +123,14 @@ def test_diff_prints_the_placement_a_deployment_gets_and_writes_nothing(
     assert manifest.read_text() == DEPLOYMENT
 
 
+def test_what_decided_the_os_is_named_at_its_path_in_the_deployment(
+    winpod: Run, tmp_path: Path
+) -> None:
+    manifest = write(tmp_path, "web.yaml", DEPLOYMENT)
+    result = winpod("fix", "--diff", manifest)
+    assert "(evidence: spec.template.spec.containers[0].image (windows-only image" in result.err
+
+
 def test_the_file_is_rewritten_in_place_keeping_comments_key_order_and_quoting(
     winpod: Run, tmp_path: Path
 ) -> None:
