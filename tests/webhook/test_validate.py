@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import orjson
 import pytest
 from winpod.engine.kubeversion import LATEST
 
@@ -191,6 +192,23 @@ def test_an_update_that_leaves_the_pod_spec_alone_is_not_blocked(
     assert response["allowed"] is True
     [warning] = [w for w in response["warnings"] if "windows-privileged" in w]
     assert "not enforced: the pod spec is unchanged" in warning
+
+
+def test_an_update_too_deeply_nested_to_compare_with_the_old_pod_is_still_denied(
+    client: AdmissionClient,
+) -> None:
+    # The same value in object and oldObject, nested too deep for Python's == (and for
+    # orjson.dumps, so it is spliced into the body as text).
+    old = privileged_windows_pod("deep")
+    old["spec"]["overhead"] = "DEEP"
+    body = orjson.dumps(review(old, operation="UPDATE", old=old))
+    body = body.replace(b'"DEEP"', b'{"a":' * 1010 + b"1" + b"}" * 1010)
+    reply = client.post_json("/validate", body)
+    assert reply.status == 200
+    response = reply.json()["response"]
+    assert response["allowed"] is False
+    assert "internal error" not in response["status"]["message"]
+    assert "windows-privileged" in response["status"]["message"]
 
 
 def test_an_object_whose_kind_field_disagrees_with_the_request_is_judged_as_the_request_kind(
