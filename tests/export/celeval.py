@@ -17,6 +17,7 @@ from fractions import Fraction
 from typing import Any
 
 from cel_expr_python import cel
+from winpod.engine.quantity import parse_quantity
 
 _T = cel.Type
 
@@ -39,36 +40,10 @@ def _cel_equal(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-# resource.ParseQuantity's grammar: a signed decimal number, then a binary or decimal suffix or
-# an exponent.
-_QUANTITY = re.compile(
-    r"^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?$"
-)
-_SUFFIX = {
-    None: Fraction(1),
-    "n": Fraction(1, 10**9),
-    "u": Fraction(1, 10**6),
-    "m": Fraction(1, 1000),
-    "k": Fraction(10**3),
-    "M": Fraction(10**6),
-    "G": Fraction(10**9),
-    "T": Fraction(10**12),
-    "P": Fraction(10**15),
-    "E": Fraction(10**18),
-    **{
-        s: Fraction(2 ** (10 * (i + 1))) for i, s in enumerate(("Ki", "Mi", "Gi", "Ti", "Pi", "Ei"))
-    },
-}
-
-
 def _quantity_value(text: str) -> Fraction | None:
-    match = _QUANTITY.match(text)
-    if match is None:
-        return None
-    number, suffix = Fraction(match.group(1)), match.group(2)
-    if suffix and suffix[0] in "eE":
-        return number * Fraction(10) ** int(suffix[1:])
-    return number * _SUFFIX[suffix]
+    # The CEL quantity library parses with resource.ParseQuantity, the grammar the engine's
+    # parser implements; it takes no surrounding spaces, which the engine forgives.
+    return parse_quantity(text) if text == text.strip() else None
 
 
 def _quantity(text: str) -> str:

@@ -20,12 +20,10 @@ from winpod.config import Config
 from winpod.engine.evaluate import Engine
 from winpod.engine.kubeversion import parse_version
 from winpod.engine.mutate import mutate_object
-from winpod.engine.visit import CHECKED_KINDS
 from winpod.export import Export, export
-from winpod.manifests import read_inputs
 
 from tests.export.conftest import EARLY
-from tests.export.verdicts import engine_verdict, warning_verdict
+from tests.export.verdicts import CORPUS, corpus_items, engine_verdict, warning_verdict
 from tests.kube.controlplane import ApiServer, wait_for
 from tests.kube.hooks import kubectl_warnings, needs_kubectl
 from tests.rules.cases import FAIL, PASS, Case, build, case_id, expand
@@ -34,7 +32,6 @@ pytestmark = pytest.mark.kube
 
 VERSION = "1.36"
 LABEL = {"winpod-test.io/export": "agreement"}
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
 _WARNING = re.compile(
     r"^Validation failed for ValidatingAdmissionPolicy '([^']+)' with binding '[^']+': (.*)$"
 )
@@ -225,18 +222,7 @@ _SERVED = {
 }
 
 
-def _corpus() -> list[tuple[str, dict[str, Any]]]:
-    if not CORPUS.is_dir():
-        return []
-    found = []
-    for path in sorted(CORPUS.glob("*.yaml")):
-        for index, manifest in enumerate(read_inputs([str(path)]).manifests):
-            if manifest.obj.get("kind") in CHECKED_KINDS:
-                found.append((f"{path.stem}#{index}", manifest.obj))
-    return found
-
-
-CORPUS_ITEMS = _corpus()
+CORPUS_ITEMS = corpus_items()
 
 
 def _as_created(index: int, original: dict[str, Any]) -> dict[str, Any]:

@@ -6,7 +6,6 @@ Engine.evaluate; a Pod gets the patch winpod's mutation gives, and a second pass
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import jsonpatch
@@ -15,15 +14,12 @@ from winpod.config import Config
 from winpod.engine.evaluate import Engine
 from winpod.engine.kubeversion import parse_version
 from winpod.engine.mutate import mutate_object
-from winpod.engine.visit import CHECKED_KINDS
 from winpod.export import VALIDATING_FROM, export
-from winpod.manifests import read_inputs
 
 from tests.export.celeval import without_nulls
-from tests.export.verdicts import Exported, engine_verdict
+from tests.export.verdicts import CORPUS, Exported, corpus_items, engine_verdict
 from tests.rules.cases import FAIL, PASS, WORKLOADS, Case, build, case_id, expand
 
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
 _EXPORTS: dict[str, tuple[Engine, Exported]] = {}
 TALLY: Counter[str] = Counter()
 
@@ -87,18 +83,7 @@ def test_a_rule_fixture_gets_the_engines_verdict_from_the_exported_cel(item: Any
     _agree(engine, exported, obj)
 
 
-def _corpus() -> list[tuple[str, dict[str, Any]]]:
-    if not CORPUS.is_dir():
-        return []
-    found = []
-    for path in sorted(CORPUS.glob("*.yaml")):
-        for index, manifest in enumerate(read_inputs([str(path)]).manifests):
-            if manifest.obj.get("kind") in CHECKED_KINDS:
-                found.append((f"{path.stem}#{index}", manifest.obj))
-    return found
-
-
-CORPUS_ITEMS = _corpus()
+CORPUS_ITEMS = corpus_items()
 
 
 @pytest.mark.skipif(not CORPUS_ITEMS, reason=f"no corpus at {CORPUS}")

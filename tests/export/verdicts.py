@@ -7,14 +7,32 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from winpod.engine.findings import Evaluation
+from winpod.engine.visit import CHECKED_KINDS
 from winpod.export import Export
+from winpod.manifests import read_inputs
 
 from tests.export.celeval import Policy, request_for, without_nulls
 
+CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
 Verdict = frozenset[tuple[str, str]]
+
+
+def corpus_items() -> list[tuple[str, dict[str, Any]]]:
+    """Every object of ../shared/corpus that winpod judges, named FILE#INDEX."""
+    if not CORPUS.is_dir():
+        return []
+    found = []
+    for path in sorted(CORPUS.glob("*.yaml")):
+        for index, manifest in enumerate(read_inputs([str(path)]).manifests):
+            if manifest.obj.get("kind") in CHECKED_KINDS:
+                found.append((f"{path.stem}#{index}", manifest.obj))
+    return found
+
+
 _RULE = re.compile(r"\(rule ([a-z0-9-]+)\)")
 _RULE_AT_END = re.compile(r"^(.*) \(rule ([a-z0-9-]+)\)$")
 
