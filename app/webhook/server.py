@@ -20,6 +20,7 @@ import uvicorn
 from ..config import Config
 from .fastpath import ReviewEndpoints
 from .logs import JsonLog, uvicorn_log_config
+from .memory import fix_malloc_thresholds
 from .protocol import Report, WebhookHttpToolsProtocol
 from .tlsreload import CertReloader
 
@@ -92,6 +93,7 @@ def run_webhook(
     # the collector's sight, so its full collections stop rescanning it. A parsed 70 KB review
     # is thousands of containers: a larger young generation collects per batch of requests,
     # not several times inside each one.
+    fix_malloc_thresholds()
     gc.collect()
     gc.freeze()
     gc.set_threshold(10_000, 20, 20)
