@@ -14,7 +14,12 @@ import fnmatch
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
+
+from .memo import short_key_cache
+
+# Longer than any real reference (a repository of 255 characters, a 128-character tag, a
+# digest): such an image is classified but not cached.
+IMAGE_KEY_CHARS = 512
 
 # Repository names (registry included, tag and digest excluded) of Windows-only images.
 _WINDOWS_REPOS = re.compile(
@@ -84,7 +89,7 @@ class ImageClassifier:
         if cached != "?":
             return cached
         result = self._classify(image)
-        if len(self._cache) < 10_000:
+        if len(self._cache) < 10_000 and len(image) <= IMAGE_KEY_CHARS:
             self._cache[image] = result
         return result
 
@@ -104,7 +109,7 @@ class ImageClassifier:
         return None
 
 
-@lru_cache(maxsize=4096)  # a cluster runs few distinct images; pods repeat them
+@short_key_cache(4096, IMAGE_KEY_CHARS)  # a cluster runs few distinct images; pods repeat them
 def windows_build_of(image: str) -> str | None:
     """The Windows build an image's tag names (ltsc2022 -> 10.0.20348), or None."""
     tag = split_image(image).tag
@@ -117,7 +122,7 @@ def _compile_globs(patterns: Iterable[str]) -> re.Pattern[str] | None:
     return re.compile("|".join(parts)) if parts else None
 
 
-@lru_cache(maxsize=4096)  # a cluster runs few distinct images; pods repeat them
+@short_key_cache(4096, IMAGE_KEY_CHARS)  # a cluster runs few distinct images; pods repeat them
 def default_user_of(image: str) -> str | None:
     """The user a Windows base image runs as when nothing sets runAsUserName: Nano Server images
     run as ContainerUser, Server Core and Server as ContainerAdministrator; None: not known."""

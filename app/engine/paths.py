@@ -12,7 +12,8 @@ Matching happens in app/engine/fieldtrie.py, which merges every rule's paths int
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+
+from .memo import short_key_cache
 
 _SEGMENT_RE = re.compile(
     r"""
@@ -70,7 +71,7 @@ def parse_path(path: str) -> list[tuple[str, str | int | None]]:
 _PLAIN_KEY = re.compile(r"[A-Za-z_$][A-Za-z0-9_\-$]*")
 
 
-@lru_cache(maxsize=8192)
+@short_key_cache(8192, 317)  # a label key is at most 253 + 1 + 63 characters
 def render_key(key: str) -> str:
     return key if _PLAIN_KEY.fullmatch(key) else f'["{key}"]'
 

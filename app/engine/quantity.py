@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 from fractions import Fraction
-from functools import lru_cache
+
+from .memo import short_key_cache
 
 _QUANTITY_RE = re.compile(
     r"^([+-]?(?:\d+\.?\d*|\.\d+))(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])?)$"
@@ -42,7 +43,7 @@ def parse_quantity(value: object) -> Fraction | None:
     return _parse_text(value)
 
 
-@lru_cache(maxsize=4096)
+@short_key_cache(4096, 64)  # real quantities are a few characters
 def _parse_text(value: str) -> Fraction | None:
     match = _QUANTITY_RE.match(value.strip())
     if not match:

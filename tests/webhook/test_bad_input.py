@@ -172,8 +172,9 @@ def test_every_refused_request_is_counted_by_status_and_logged_with_its_reason(
 
     before = {code: count(code) for code in (400, 404, 405, 415)}
     earlier = len(refusals())
-    # The log keeps 5 lines a second of each kind (see refusals.py): start a fresh second.
-    time.sleep(1 - time.time() % 1)
+    # The log keeps 5 lines a second of each kind, counted in whole seconds of the monotonic
+    # clock (refusals.py; the same clock in every process): start a fresh one.
+    time.sleep(1 - time.monotonic() % 1)
     error_of(client, 405, "PUT", "/mutate")
     error_of(client, 404, "GET", "/no-such-path")
     error_of(client, 415, "POST", "/validate", b"{}", {"Content-Type": "text/plain"})
