@@ -371,8 +371,9 @@ def _scan(text: str, i: int, closer: str | None) -> tuple[str, int]:
     return "".join(out), i
 
 
-def _split_top(text: str, separator: str) -> list[str]:
-    parts, depth, start, i = [], 0, 0, 0
+def _bracket_depths(text: str) -> Iterator[tuple[int, str, int]]:
+    """(index, character, bracket depth after it) for each character outside string literals."""
+    depth = i = 0
     while i < len(text):
         char = text[i]
         if char in "'\"":
@@ -382,10 +383,16 @@ def _split_top(text: str, separator: str) -> list[str]:
             depth += 1
         elif char in ")]}":
             depth -= 1
-        elif char == separator and depth == 0:
+        yield i, char, depth
+        i += 1
+
+
+def _split_top(text: str, separator: str) -> list[str]:
+    parts, start = [], 0
+    for i, char, depth in _bracket_depths(text):
+        if char == separator and depth == 0:
             parts.append(text[start:i])
             start = i + 1
-        i += 1
     parts.append(text[start:])
     return parts
 
@@ -439,19 +446,7 @@ def _substitute(text: str, values: Mapping[str, str]) -> str:
 
 def nesting(text: str) -> int:
     """How deep brackets nest in `text` (outside string literals)."""
-    deepest = depth = i = 0
-    while i < len(text):
-        char = text[i]
-        if char in "'\"":
-            i = _skip_string(text, i)
-            continue
-        if char in "([{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif char in ")]}":
-            depth -= 1
-        i += 1
-    return deepest
+    return max((depth for _, _, depth in _bracket_depths(text)), default=0)
 
 
 def inline(variables: Sequence[tuple[str, str]], expression: str) -> str:
