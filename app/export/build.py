@@ -41,7 +41,7 @@ from .cel import (
     get,
     has,
     homogeneous,
-    inline,
+    inline_branches,
     layered,
     lit,
     reset_names,
@@ -417,7 +417,7 @@ def _rule_variables(
     cap = _weakest(config.maxAction, policy.maxAction)
     out: list[tuple[str, str]] = []
     texts: list[tuple[int, str]] = []
-    gates = _Gates([], [])
+    gates = _Gates([], [], [])
     for index, item in enumerate(rules):
         rule = item.rule
         override = policy.rules.get(rule.id) or config.rules.get(rule.id)
@@ -457,6 +457,7 @@ def _rule_variables(
             if "deny" in possible:
                 may_deny.append(exists)
             (may_other if possible - {"deny"} else deny_only).append(exists)
+        gates.os.append(rule.os)
         gates.deny.append(all_of([gate, any_of(may_deny)]))
         shown = all_of([_SHOWS_DENIALS, any_of(deny_only)])
         gates.other.append(all_of([gate, any_of([*may_other, shown])]))
@@ -478,11 +479,24 @@ def _rule_variables(
 
 @dataclass
 class _Gates:
-    """Per rule, CEL for: it fires in a way that may deny; in a way the warn policy shows
-    (a warning, an audit annotation, an exemption, a denial not enforced on an update)."""
+    """Per rule, its target OS and CEL for: it fires in a way that may deny; in a way the warn
+    policy shows (a warning, an audit annotation, an exemption, a denial not enforced on an
+    update)."""
 
+    os: list[str]
     deny: list[str]
     other: list[str]
+
+    def condition(self, common: list[tuple[str, str]], which: list[str]) -> str:
+        """Whether some rule's test in `which` holds, as one matchCondition: the pod's OS
+        first, then only the rules for that OS (and for any): a Linux pod computes none of
+        what the Windows rules read."""
+        branches = []
+        for os_name in dict.fromkeys(self.os):
+            tests = [t for o, t in zip(self.os, which, strict=True) if o == os_name]
+            guard = "true" if os_name == "any" else f"{V}.os == {lit(os_name)}"
+            branches.append((guard, _some(tests)))
+        return inline_branches(common, branches)
 
 
 # The warn policy shows a denial too where the pod is exempted from the rule (only with the
@@ -505,8 +519,8 @@ def _validating(
     # that lets through only pods with something to report, in one program, spares a pod
     # with nothing to report all of them. It says whether some rule fires, from the same
     # variables the validations read.
-    gate_deny = inline(common, _some(gates.deny))
-    gate_warn = inline(common, _some(gates.other))
+    gate_deny = gates.condition(common, gates.deny)
+    gate_warn = gates.condition(common, gates.other)
     blocked = any_of([f"('deny' in {V}.r{i} && !{_ex(rid)})" for i, rid in rules])
     # Each rule's line of the denial is a variable of its own: one expression of them all
     # takes the apiserver's type checker tens of seconds (it slows with the size of an

@@ -461,7 +461,33 @@ def inline(variables: Sequence[tuple[str, str]], expression: str) -> str:
     the variables' dependencies. Unlike a policy's variables, bound ones are
     evaluated even where the expression does not read them: they never fail (each guards
     what it reads), so this changes no result. `expression` is a CEL bool."""
-    layers, body = _layers(variables, expression, "z{0}_{1}", "z{0}.{1}")
+    layers, body, _ = _layers(variables, expression, "z{0}_{1}", "z{0}.{1}")
+    return _nest(layers, body)
+
+
+def inline_branches(
+    variables: Sequence[tuple[str, str]], branches: Sequence[tuple[str, str]]
+) -> str:
+    """Whether some branch's guard and test both hold, written in as `inline` does, with the
+    variables the guards read bound once, outside, and those only a test reads bound inside
+    its branch: a branch whose guard fails computes nothing of its own (one program of every
+    test computes every variable any of them reads). Guards and tests are CEL bools."""
+    branches = [(g, t) for g, t in branches if g != "false" and t != "false"]
+    if not branches:
+        return "false"
+    marks = [f"__branch{i}__" for i in range(len(branches))]
+    outer = any_of([all_of([g, m]) for (g, _), m in zip(branches, marks, strict=True)])
+    layers, body, values = _layers(variables, outer, "z{0}_{1}", "z{0}.{1}")
+    # Inside a branch, what the guards bound is read where it is (its reference, or the text
+    # written in); the branch's own layers take other names so they hide none of it.
+    known = [(name, values.get(name, value)) for name, value in variables]
+    for mark, (_, test) in zip(marks, branches, strict=True):
+        inner, inner_body, _ = _layers(known, test, "y{0}_{1}", "y{0}.{1}")
+        body = body.replace(mark, _nest(inner, inner_body), 1)
+    return _nest(layers, body)
+
+
+def _nest(layers: Sequence[tuple[str, str]], body: str) -> str:
     for var, value in reversed(layers):
         body = f"[{value}].all({var}, {body})"
     return body
@@ -473,7 +499,9 @@ def layered(
     """`expression` and the variables it uses (directly or through others) as a few
     variables, one per layer of their dependencies, as `inline` binds them: a program for
     each layer instead of one for each variable. Returns the variables and the expression."""
-    layers, body = _layers(variables, expression, f"{_VARS}.z{{0}}_{{1}}", f"{_VARS}.z{{0}}.{{1}}")
+    layers, body, _ = _layers(
+        variables, expression, f"{_VARS}.z{{0}}_{{1}}", f"{_VARS}.z{{0}}.{{1}}"
+    )
     return [(var.removeprefix(f"{_VARS}."), value) for var, value in layers], body
 
 
@@ -482,10 +510,11 @@ _VARS = "variables"
 
 def _layers(
     variables: Sequence[tuple[str, str]], expression: str, single: str, member: str
-) -> tuple[list[tuple[str, str]], str]:
-    """The layers of bound variables ((name, CEL value), outermost first) and `expression`
-    reading them. `single` names a layer of one variable, `member` one of a layer's
-    variables (format strings of the layer's index and the variable's name)."""
+) -> tuple[list[tuple[str, str]], str, dict[str, str]]:
+    """The layers of bound variables ((name, CEL value), outermost first), `expression`
+    reading them, and what reads each variable used (its reference or its text). `single`
+    names a layer of one variable, `member` one of a layer's variables (format strings of
+    the layer's index and the variable's name)."""
     defined = dict(variables)
     order = {name: i for i, (name, _) in enumerate(variables)}
     uses: dict[str, list[str]] = {
@@ -551,10 +580,8 @@ def _layers(
 
     for name in written:
         text(name)
-    body = _substitute(
-        expression,
-        {n: refs[n] if n in refs else f"({text(n)})" for n in set(top) if n in defined},
-    )
+    values = {n: refs[n] if n in refs else f"({text(n)})" for n in needed}
+    body = _substitute(expression, {n: values[n] for n in set(top) if n in defined})
     out: list[tuple[str, str]] = []
     for index in sorted(layers):
         names = layers[index]
@@ -563,4 +590,4 @@ def _layers(
         else:
             value = "{" + ", ".join(f"{lit(n)}: dyn({text(n)})" for n in names) + "}"
             out.append((refs[names[0]].rsplit(".", 1)[0], value))
-    return out, body
+    return out, body, values

@@ -137,6 +137,18 @@ def _expression(source: str) -> _Expression:
     return _Expression(source, tuple(dict.fromkeys(_VARIABLE.findall(source))))
 
 
+def evaluate(source: str, data: Mapping[str, Any]) -> Any:
+    """One expression's value over `data`; CELError where it fails."""
+    try:
+        result = _expression(source).compiled.eval(data=dict(data))
+    except Exception as exc:
+        raise CELError(f"{exc}: {source[:300]}") from exc
+    value = result.plain_value()
+    if result.type() == _T.ERROR or isinstance(value, Exception):
+        raise CELError(f"{value}: {source[:300]}")
+    return value
+
+
 @dataclass
 class Outcome:
     """What the apiserver would do with the request under one policy."""
