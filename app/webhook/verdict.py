@@ -55,7 +55,25 @@ def denial_message(evaluation: Evaluation) -> str:
 def verdict_of(evaluation: Evaluation) -> Verdict:
     verdict = Verdict(allowed=True)
     annotations: dict[str, list[str]] = {}
+    annotation_chars: dict[str, int] = {}
+    unshown = 0  # warnings past MAX_WARNINGS: counted, never written (a pod of 40,000
+    # containers has 40,000 findings of a rule, megabytes of text that would be cut anyway)
     seen_rules: set[str] = set()
+
+    def warn(finding: Finding) -> None:
+        nonlocal unshown
+        if len(verdict.warnings) < MAX_WARNINGS:
+            verdict.warnings.append(finding_warning(finding))
+        else:
+            unshown += 1
+
+    def annotate(finding: Finding) -> None:
+        # Past MAX_ANNOTATION_CHARS more text changes nothing of what _trim keeps.
+        if annotation_chars.get(finding.rule, 0) <= MAX_ANNOTATION_CHARS:
+            text = _annotation_text(finding)
+            annotations.setdefault(finding.rule, []).append(text)
+            annotation_chars[finding.rule] = annotation_chars.get(finding.rule, 0) + len(text) + 2
+
     for finding in evaluation.findings:
         if finding.rule not in seen_rules:
             seen_rules.add(finding.rule)
@@ -73,14 +91,14 @@ def verdict_of(evaluation: Evaluation) -> Verdict:
             verdict.allowed = False
         elif finding.exempted:
             # An exemption is never silent: the user sees it and the audit log records it.
-            verdict.warnings.append(finding_warning(finding))
-            annotations.setdefault(finding.rule, []).append(_annotation_text(finding))
+            warn(finding)
+            annotate(finding)
         elif finding.action is Action.WARN:
-            verdict.warnings.append(finding_warning(finding))
+            warn(finding)
         elif finding.action is Action.AUDIT:
-            annotations.setdefault(finding.rule, []).append(_annotation_text(finding))
-    if len(verdict.warnings) > MAX_WARNINGS:
-        extra = len(verdict.warnings) - MAX_WARNINGS + 1
+            annotate(finding)
+    if unshown:
+        extra = unshown + 1
         del verdict.warnings[MAX_WARNINGS - 1 :]
         verdict.warnings.append(f"... and {extra} more warnings (winpod check lists them all)")
     if not verdict.allowed:

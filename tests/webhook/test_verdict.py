@@ -106,3 +106,21 @@ def test_very_many_warnings_are_summed_up_within_what_the_apiserver_keeps() -> N
     assert len(warnings) == MAX_WARNINGS
     assert warnings[-1] == "... and 27 more warnings (winpod check lists them all)"
     assert sum(len(w) for w in warnings) + MAX_WARNING_CHARS <= 4096
+
+
+def test_an_annotation_of_very_many_findings_is_the_start_of_all_their_texts_cut() -> None:
+    hits = [finding("windows-a", Action.AUDIT, path=f"spec.containers[{i}].x") for i in range(2000)]
+    value = verdict_of(evaluation(*hits)).audit_annotations["windows-a"]
+    whole = "; ".join(f"spec.containers[{i}].x: what Windows does" for i in range(2000))
+    assert len(value) <= MAX_ANNOTATION_CHARS
+    assert value[:-1] == whole[: len(value) - 1]
+    assert value.endswith("…")
+
+
+def test_forty_thousand_warnings_are_summed_up_in_the_fourteen_shown() -> None:
+    hits = [
+        finding("windows-w", Action.WARN, path=f"spec.containers[{i}].x") for i in range(40_000)
+    ]
+    warnings = verdict_of(evaluation(*hits)).warnings
+    assert len(warnings) == MAX_WARNINGS
+    assert warnings[-1] == "... and 39987 more warnings (winpod check lists them all)"
