@@ -69,10 +69,11 @@ def verdict_of(evaluation: Evaluation) -> Verdict:
 
     def annotate(finding: Finding) -> None:
         # Past MAX_ANNOTATION_CHARS more text changes nothing of what _trim keeps.
-        if annotation_chars.get(finding.rule, 0) <= MAX_ANNOTATION_CHARS:
+        used = annotation_chars.get(finding.rule, 0)
+        if used <= MAX_ANNOTATION_CHARS:
             text = _annotation_text(finding)
             annotations.setdefault(finding.rule, []).append(text)
-            annotation_chars[finding.rule] = annotation_chars.get(finding.rule, 0) + len(text) + 2
+            annotation_chars[finding.rule] = used + len(text) + len("; ")
 
     for finding in evaluation.findings:
         if finding.rule not in seen_rules:

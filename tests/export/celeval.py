@@ -130,6 +130,17 @@ class _Expression:
         except Exception as exc:  # the binding raises RuntimeError with CEL's message
             raise CELError(f"{exc}: {self.source[:300]}") from exc
 
+    def value(self, data: Mapping[str, Any]) -> Any:
+        """The expression's value over `data`; CELError where it fails."""
+        try:
+            result = self.compiled.eval(data=dict(data))
+        except Exception as exc:
+            raise CELError(f"{exc}: {self.source[:300]}") from exc
+        value = result.plain_value()
+        if result.type() == _T.ERROR or isinstance(value, Exception):
+            raise CELError(f"{value}: {self.source[:500]}")
+        return value
+
 
 def _expression(source: str) -> _Expression:
     for old, new in _JSONPATCH:
@@ -139,14 +150,7 @@ def _expression(source: str) -> _Expression:
 
 def evaluate(source: str, data: Mapping[str, Any]) -> Any:
     """One expression's value over `data`; CELError where it fails."""
-    try:
-        result = _expression(source).compiled.eval(data=dict(data))
-    except Exception as exc:
-        raise CELError(f"{exc}: {source[:300]}") from exc
-    value = result.plain_value()
-    if result.type() == _T.ERROR or isinstance(value, Exception):
-        raise CELError(f"{value}: {source[:300]}")
-    return value
+    return _expression(source).value(data)
 
 
 @dataclass
@@ -203,15 +207,7 @@ class Policy:
                     if source not in cache:
                         cache[source] = run(self.variables[name])
                     values[name] = cache[source]
-            bound = {**data, "variables": {n: values[n] for n in expression.uses}}
-            try:
-                result = expression.compiled.eval(data=bound)
-            except Exception as exc:
-                raise CELError(f"{exc}: {expression.source[:300]}") from exc
-            value = result.plain_value()
-            if result.type() == _T.ERROR or isinstance(value, Exception):
-                raise CELError(f"{value}: {expression.source[:500]}")
-            return value
+            return expression.value({**data, "variables": {n: values[n] for n in expression.uses}})
 
         for condition in self.conditions:
             if run(condition) is not True:
