@@ -248,6 +248,10 @@ class Engine:
         cap = _weakest(self.config.maxAction, policy.maxAction)
         prefix = template.prefix
         findings = result.findings
+        limit = context.findings_per_rule
+        # (rule, action, exempted, would-deny, rejects): the last finding built of that
+        # outcome, and how many were built; past the limit a hit only adds to its `more`.
+        built: dict[tuple[str, Action, bool, bool, bool], tuple[Finding, int]] = {}
         for _, _, _, rule, path, value, key, action, message, fix, params in hits:
             override = policy.rules.get(rule.id) or self.config.rules.get(rule.id)
             if override == "off":
@@ -262,19 +266,27 @@ class Engine:
                 would_deny = action is Action.DENY
                 action = cap
             exempted = rule.id in exemptions or "*" in exemptions
-            findings.append(
-                Finding(
-                    rule=rule.id,
-                    action=action,
-                    path=prefix + path,
-                    message=rule.render(message, value, key, params),
-                    fix=rule.render(fix, value, key, params),
-                    exempted=exempted,
-                    exemption_reason=reason if exempted else None,
-                    apiserver_rejects=rejects,
-                    would_deny=would_deny and not exempted,
-                )
+            would_deny = would_deny and not exempted
+            if limit is not None:
+                outcome = (rule.id, action, exempted, would_deny, rejects)
+                last = built.get(outcome)
+                if last is not None and last[1] >= limit:
+                    last[0].more += 1
+                    continue
+            finding = Finding(
+                rule=rule.id,
+                action=action,
+                path=prefix + path,
+                message=rule.render(message, value, key, params),
+                fix=rule.render(fix, value, key, params),
+                exempted=exempted,
+                exemption_reason=reason if exempted else None,
+                apiserver_rejects=rejects,
+                would_deny=would_deny,
             )
+            findings.append(finding)
+            if limit is not None:
+                built[outcome] = (finding, 1 if last is None else last[1] + 1)
         return result
 
     def _exemptions(self, facts: PodFacts) -> tuple[frozenset[str], str | None]:

@@ -26,6 +26,15 @@ class Finding:
     # How a surface enforced it, when not as its action says, e.g. "not enforced: the pod spec
     # is unchanged": shown before the path, so a cut for length never loses it.
     note: str | None = None
+    # Findings of the same rule and outcome after this one that were counted, not built: a
+    # surface that shows only the first few asks for a limit (Context.findings_per_rule), so a
+    # pod of 40,000 containers does not build 40,000 messages nobody reads.
+    more: int = 0
+
+    @property
+    def count(self) -> int:
+        """How many findings this one stands for (itself and the ones counted after it)."""
+        return 1 + self.more
 
     @property
     def blocks(self) -> bool:

@@ -39,6 +39,9 @@ class Context:
     version: KubeVersion | None = None  # None: the engine's default
     runtime_classes: Mapping[str, RuntimeClassInfo] | None = None  # None: the config's
     namespace_policy: NamespacePolicy | None = None  # None: the config's entry
+    # None: every finding is built (check, audit). A surface that shows only the first few
+    # (the webhook) builds this many per rule and outcome and counts the rest (Finding.more).
+    findings_per_rule: int | None = None
 
 
 def context_of(
@@ -47,6 +50,7 @@ def context_of(
     *,
     version: KubeVersion | None = None,
     runtime_classes: Mapping[str, RuntimeClassInfo] | None = None,
+    findings_per_rule: int | None = None,
 ) -> Context:
     """Explicit values win, then the cluster's, then (None) the engine's config."""
     if cluster is not None:
@@ -55,7 +59,7 @@ def context_of(
         if runtime_classes is None:
             runtime_classes = cluster.runtime_classes()
     policy = cluster.namespace_policy(namespace) if cluster is not None and namespace else None
-    return Context(version, runtime_classes, policy)
+    return Context(version, runtime_classes, policy, findings_per_rule)
 
 
 @dataclass(slots=True)

@@ -25,7 +25,7 @@ from ..engine.visit import CHECKED_KINDS, ShapeError
 from .logs import JsonLog
 from .metrics import Metrics
 from .review import AdmissionRequest, AdmissionReviewRequest
-from .verdict import Verdict, failure, short_warning, verdict_of
+from .verdict import FINDINGS_PER_RULE, Verdict, failure, short_warning, verdict_of
 
 
 class Reviewer:
@@ -89,7 +89,7 @@ class Reviewer:
     def _context(self, subject: Subject) -> Context:
         # The cluster view (namespace labels, RuntimeClasses, version) wins; what it leaves
         # open falls back to the config, which the engine reads itself.
-        return context_of(self.view, subject.namespace)
+        return context_of(self.view, subject.namespace, findings_per_rule=FINDINGS_PER_RULE)
 
     def _fail_closed(self, request: AdmissionRequest, exc: Exception) -> tuple[str, Verdict]:
         ref = _request_ref(request)
@@ -128,8 +128,8 @@ class Reviewer:
         elapsed = time.perf_counter() - started
         kind = request.kind.kind
         self.metrics.count_request(webhook, request.operation, kind, decision, elapsed)
-        for rule, action in verdict.hits:
-            self.metrics.count_hit(rule, action)
+        for (rule, action), count in verdict.hits.items():
+            self.metrics.count_hit(rule, action, count)
         if self.log.enabled("info"):
             fields = {
                 "webhook": webhook,

@@ -61,6 +61,7 @@ from fastapi import FastAPI
 from starlette.datastructures import State
 
 from .logs import JsonLog
+from .memory import Compactor
 from .metrics import Metrics
 from .refusals import Refusals, client_of
 from .review import AdmissionReviewRequest, BadReview, parse_review
@@ -93,8 +94,9 @@ class BodyBudget:
 
 async def read_review(
     scope: Scope, receive: Receive, limit: int, budget: BodyBudget | None = None
-) -> AdmissionReviewRequest:
-    """The request's body as an AdmissionReview; BadReview (4xx) or ClientGone otherwise."""
+) -> tuple[AdmissionReviewRequest, int]:
+    """The request's body as an AdmissionReview, and its size; BadReview (4xx) or ClientGone
+    otherwise."""
     content_type: bytes | None = None
     declared: bytes | None = None
     for name, value in scope["headers"]:  # uvicorn lowercases names; the first one counts
@@ -119,7 +121,7 @@ async def read_review(
         body: bytes = message.get("body", b"")  # the whole body in one message
         if len(body) > limit:
             raise BadReview(413, f"body is over the {limit}-byte limit")
-        return parse_review(body)
+        return parse_review(body), len(body)
     chunks: list[bytes] = []
     size = held = 0  # held: what this body counts against the budget
     try:
@@ -141,7 +143,7 @@ async def read_review(
                 held += len(chunk)
             chunks.append(chunk)
             if not message.get("more_body", False):
-                return parse_review(b"".join(chunks))
+                return parse_review(b"".join(chunks)), size
             message = await receive()
     finally:
         if budget is not None:
@@ -176,6 +178,7 @@ class ReviewEndpoints:
         self.refusals = refusals
         self.limit = limit
         self.budget = BodyBudget(buffered)
+        self.compactor = Compactor()
 
     @property
     def state(self) -> State:
@@ -186,27 +189,31 @@ class ReviewEndpoints:
             await self.app(scope, receive, send)
             return
         try:
-            status, body = await self._review(answer, scope, receive)
+            status, body, size = await self._review(answer, scope, receive)
         except Exception as exc:
             await send_json(send, 500, internal_error(self.log, scope["path"], exc))
             raise  # for uvicorn's log, as Starlette's ServerErrorMiddleware does
         await send_json(send, status, body)
+        self.compactor.after(size)
 
-    async def _review(self, answer: Answer, scope: Scope, receive: Receive) -> tuple[int, bytes]:
+    async def _review(
+        self, answer: Answer, scope: Scope, receive: Receive
+    ) -> tuple[int, bytes, int]:
+        """The status and body of the answer, and the size of the review judged (0: none)."""
         if scope["method"] != "POST":
             self._refused(scope, 405, f"{scope['method']} is not allowed: reviews are POSTed")
-            return 405, b'{"error":"Method Not Allowed"}'
+            return 405, b'{"error":"Method Not Allowed"}', 0
         started = time.perf_counter()
         try:
-            review = await read_review(scope, receive, self.limit, self.budget)
+            review, size = await read_review(scope, receive, self.limit, self.budget)
         except BadReview as exc:
             self._refused(scope, exc.status, exc.message)
-            return exc.status, orjson.dumps({"error": exc.message})
+            return exc.status, orjson.dumps({"error": exc.message}), 0
         except ClientGone:
             # The apiserver gave up (its timeout) mid-body: nobody reads this answer.
             self._refused(scope, 400, "the client went away before the body was complete")
-            return 400, b'{"error":"the client went away before the body was complete"}'
-        return 200, orjson.dumps(answer(review, started))
+            return 400, b'{"error":"the client went away before the body was complete"}', 0
+        return 200, orjson.dumps(answer(review, started)), size
 
     def _refused(self, scope: Scope, status: int, reason: str) -> None:
         self.refusals.request(status, reason, scope["path"], client_of(scope))

@@ -66,10 +66,10 @@ class Metrics:
     ) -> None:
         self.reviews.count_request(webhook, operation, kind_label(kind), decision, seconds)
 
-    def count_hit(self, rule: str, action: str) -> None:
+    def count_hit(self, rule: str, action: str, count: int = 1) -> None:
         hits = self.reviews.hits
         key = (rule, action)
-        hits[key] = hits.get(key, 0) + 1
+        hits[key] = hits.get(key, 0) + count
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

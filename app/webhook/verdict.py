@@ -24,6 +24,12 @@ MAX_ANNOTATION_CHARS = 512
 MAX_ANNOTATIONS = 32
 # A pod with hundreds of bad containers should not produce a megabyte error for kubectl.
 MAX_DENIAL_LINES = 50
+# What the webhook builds of one rule's findings of one outcome (the rest are counted): no
+# text above shows more of them. A denial lists at most MAX_DENIAL_LINES, the warnings
+# MAX_WARNINGS, and an annotation's MAX_ANNOTATION_CHARS hold at most 43 texts (each has a
+# path, ": ", a message and "; ", 12 characters or more). So every text is the same as with
+# every finding built, and only the counts come from Finding.more.
+FINDINGS_PER_RULE = max(MAX_DENIAL_LINES, MAX_WARNINGS, MAX_ANNOTATION_CHARS // 12 + 1)
 # The apiserver stores an annotation as "<webhook name>/<key>" and checks that this is a
 # qualified name, so a key must have no "/" and be a valid name part of at most 63 characters.
 _KEY_BAD_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
@@ -36,19 +42,19 @@ class Verdict:
     warnings: list[str] = field(default_factory=list)
     audit_annotations: dict[str, str] = field(default_factory=dict)
     rules: list[str] = field(default_factory=list)  # rule ids hit, for the log
-    hits: list[tuple[str, str]] = field(default_factory=list)  # (rule, action), for metrics
+    hits: dict[tuple[str, str], int] = field(default_factory=dict)  # (rule, action): count
     # Rule ids whose findings a warn-only cap let through and enforcement would deny.
     would_deny: list[str] = field(default_factory=list)
 
 
 def denial_message(evaluation: Evaluation) -> str:
     blocking = [f for f in evaluation.findings if f.blocks]
-    lines = [f"{evaluation.object_ref} denied by winpod: {len(blocking)} problem(s)"]
+    problems = sum(f.count for f in blocking)
+    lines = [f"{evaluation.object_ref} denied by winpod: {problems} problem(s)"]
     lines.extend(f.line() for f in blocking[:MAX_DENIAL_LINES])
-    if len(blocking) > MAX_DENIAL_LINES:
-        lines.append(
-            f"... and {len(blocking) - MAX_DENIAL_LINES} more (winpod check lists them all)"
-        )
+    shown = min(len(blocking), MAX_DENIAL_LINES)
+    if problems > shown:
+        lines.append(f"... and {problems - shown} more (winpod check lists them all)")
     return "\n".join(lines)
 
 
@@ -64,8 +70,9 @@ def verdict_of(evaluation: Evaluation) -> Verdict:
         nonlocal unshown
         if len(verdict.warnings) < MAX_WARNINGS:
             verdict.warnings.append(finding_warning(finding))
+            unshown += finding.more
         else:
-            unshown += 1
+            unshown += finding.count
 
     def annotate(finding: Finding) -> None:
         # Past MAX_ANNOTATION_CHARS more text changes nothing of what _trim keeps.
@@ -87,7 +94,8 @@ def verdict_of(evaluation: Evaluation) -> Verdict:
                 verdict.would_deny.append(finding.rule)
         else:
             action = finding.action.value
-        verdict.hits.append((finding.rule, action))
+        key = (finding.rule, action)
+        verdict.hits[key] = verdict.hits.get(key, 0) + finding.count
         if finding.blocks:
             verdict.allowed = False
         elif finding.exempted:
@@ -99,8 +107,9 @@ def verdict_of(evaluation: Evaluation) -> Verdict:
         elif finding.action is Action.AUDIT:
             annotate(finding)
     if unshown:
-        extra = unshown + 1
-        del verdict.warnings[MAX_WARNINGS - 1 :]
+        keep = min(len(verdict.warnings), MAX_WARNINGS - 1)  # room for the count's line
+        extra = len(verdict.warnings) - keep + unshown
+        del verdict.warnings[keep:]
         verdict.warnings.append(f"... and {extra} more warnings (winpod check lists them all)")
     if not verdict.allowed:
         verdict.status = forbidden(denial_message(evaluation))

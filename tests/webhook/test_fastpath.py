@@ -5,7 +5,6 @@ outside the reviewer's own fail-closed handling."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -16,38 +15,10 @@ from winpod.engine.kubeversion import LATEST
 from winpod.webhook import create_app
 from winpod.webhook.logs import JsonLog
 
+from tests.webhook.asgi import DISCONNECT, call
 from tests.webhook.reviews import privileged_windows_pod, review, windows_pod
 
 CONFIG = Config.model_validate({"webhook": {"maxBodyBytes": 100_000}})
-DISCONNECT = {"type": "http.disconnect"}
-
-
-def call(
-    app: Any, path: str, messages: Sequence[dict[str, Any]], method: str = "POST"
-) -> tuple[list[dict[str, Any]], BaseException | None]:
-    """One request through the ASGI app as uvicorn makes it; the body arrives as `messages`."""
-    scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
-        "scheme": "https", "path": path, "raw_path": path.encode(), "query_string": b"",
-        "root_path": "", "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 8443),
-        "headers": [(b"content-type", b"application/json")], "state": {},
-    }  # fmt: skip
-    pending = list(messages)
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        if not pending:
-            return DISCONNECT  # what uvicorn answers once the body has been read
-        return pending.pop(0)
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    try:
-        asyncio.run(app(scope, receive, send))
-    except Exception as exc:
-        return sent, exc
-    return sent, None
 
 
 def pieces(body: bytes, size: int) -> list[dict[str, Any]]:
