@@ -41,6 +41,7 @@ from .cel import (
     get,
     has,
     homogeneous,
+    inline,
     inline_branches,
     layered,
     lit,
@@ -457,10 +458,11 @@ def _rule_variables(
             if "deny" in possible:
                 may_deny.append(exists)
             (may_other if possible - {"deny"} else deny_only).append(exists)
+        # No OS test here: `_Gates.condition` puts each rule under its OS's branch.
         gates.os.append(rule.os)
-        gates.deny.append(all_of([gate, any_of(may_deny)]))
+        gates.deny.append(any_of(may_deny))
         shown = all_of([_SHOWS_DENIALS, any_of(deny_only)])
-        gates.other.append(all_of([gate, any_of([*may_other, shown])]))
+        gates.other.append(any_of([*may_other, shown]))
         for exists, unstamped, stamped, rejects, hits in entries:
             if stamped is None or stamped == unstamped:
                 action = lit(unstamped)
@@ -481,7 +483,7 @@ def _rule_variables(
 class _Gates:
     """Per rule, its target OS and CEL for: it fires in a way that may deny; in a way the warn
     policy shows (a warning, an audit annotation, an exemption, a denial not enforced on an
-    update)."""
+    update). The tests assume the pod is on the rule's OS: `condition` tests that once."""
 
     os: list[str]
     deny: list[str]
@@ -536,7 +538,6 @@ def _validating(
     )
     deny_name = f"winpod-deny{group.suffix}"
     warn_name = f"winpod-warn{group.suffix}"
-    exempt_all = _exempt_all(engine, "object", "request.kind.kind")
     deny = _policy(
         deny_name,
         failure_policy,
@@ -551,14 +552,13 @@ def _validating(
             }
         ],
         match_conditions=[
-            {"name": "not-exempt-from-every-rule", "expression": f"!{exempt_all}"},
+            # The policy's own variables, written in (matchConditions cannot read them).
+            {"name": "not-exempt-from-every-rule", "expression": inline(common, f"!{V}.exAll")},
             {
                 "name": "create-or-pod-spec-changed",
-                "expression": "request.operation != 'UPDATE' || oldObject == null || !"
-                + _unchanged(
-                    "request.kind.kind",
-                    get(template_of("object", "request.kind.kind"), "spec", "{}"),
-                    annotations_of(template_of("object", "request.kind.kind")),
+                "expression": inline(
+                    variables,
+                    f"request.operation != 'UPDATE' || oldObject == null || !{V}.unchanged",
                 ),
             },
             {"name": "some-rule-may-deny", "expression": gate_deny},
@@ -670,15 +670,6 @@ def _unchanged(kind: str, spec: str, ann: str) -> str:
     return (
         f"(request.operation == 'UPDATE' && oldObject != null && {get(old, 'spec', '{}')} == {spec}"
         f" && {annotations_of(old)} == {ann})"
-    )
-
-
-def _exempt_all(engine: Engine, root: str, kind: str) -> str:
-    ann = annotations_of(template_of(root, kind))
-    ex, reason = engine.config.exemptAnnotation, engine.config.exemptReasonAnnotation
-    return (
-        f"({has(ann, ex)} && {has(ann, reason)} && {ann}[{lit(reason)}].trim() != '' &&"
-        f" {ann}[{lit(ex)}].split(',').exists(n, n.trim() == '*'))"
     )
 
 

@@ -416,6 +416,8 @@ def _wrap_entries(body: str) -> str:
 _VARIABLE_REF = re.compile(r"\bvariables\.([A-Za-z_][A-Za-z0-9_]*)\b")
 _COMPREHENSION = re.compile(r"\.(?:all|exists|exists_one|map|filter)\(")
 _WRITTEN_IN = 160  # characters
+_READS_WRITTEN_IN = 8  # reads; more binds it (more bound layers nest too deep for parsers)
+_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")  # a name and its fields
 _SHALLOW = 4  # brackets deep
 
 
@@ -545,7 +547,10 @@ def _layers(
         size[name] = len(body) + sum(
             size[n] - len(n) for n in uses[name] if n in defined and n in written
         )
+        # Each read of a written-in variable computes it again: only a plain accessor, or
+        # a small one read a few times, is cheaper written in than bound.
         small = size[name] <= _WRITTEN_IN and not _COMPREHENSION.search(body)
+        small = small and (counts[name] <= _READS_WRITTEN_IN or _PLAIN.fullmatch(body) is not None)
         shallow = counts[name] == 1 and nesting(body) <= _SHALLOW
         (written if small or shallow else bound).append(name)
     # Layers: a bound variable sits one below the deepest bound variable it reads (through

@@ -52,3 +52,20 @@ def test_no_branch_that_can_hold_is_false() -> None:
     assert inline_branches(VARIABLES, [("false", "variables.divided"), ("true", "false")]) == (
         "false"
     )
+
+
+def test_a_small_accessor_read_a_few_times_is_written_in_and_read_often_is_bound_once() -> None:
+    accessor = [("os", "(size(object.ev) > 0 ? object.ev[0] : 'unknown')")]
+    few = inline(accessor, any_of(["variables.os == 'windows'", "variables.os == 'linux'"]))
+    assert few.count("object.ev[0]") == 2 and ".all(" not in few
+    reads = [f"variables.os == 'os{i}'" for i in range(9)]
+    often = inline(accessor, any_of(reads))
+    assert often.count("object.ev[0]") == 1  # bound: computed once, then read nine times
+    for ev, expected in (([], False), (["os3"], True), (["x"], False)):
+        assert evaluate(often, {"object": {"ev": ev}}) is expected
+        assert evaluate(few, {"object": {"ev": ev}}) is False
+
+
+def test_a_plain_field_read_often_is_still_written_in() -> None:
+    reads = [f"variables.spec == 'v{i}'" for i in range(20)]
+    assert ".all(" not in inline([("spec", "object.spec")], any_of(reads))
