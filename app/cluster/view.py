@@ -66,8 +66,10 @@ def _parse_version_doc(doc: Any) -> KubeVersion:
 
 class ClusterCacheView(Collector):
     """The live view: RuntimeClasses and Namespaces kept by list+watch, the version by polling
-    /version. Not ready until both caches have listed once; afterwards it keeps answering from
-    the last good cache whatever the apiserver does.
+    /version. Not ready until both caches have listed once and /version has been asked once
+    (answered, or failed: then the latest known rules apply, and the log says so), so no review
+    is judged by another release's rules for want of waiting; afterwards it keeps answering
+    from the last good cache whatever the apiserver does.
 
     It is also a Prometheus collector (`registry.register(view)`): its metrics are computed at
     scrape time, so staleness keeps growing while nothing in the cache can change."""
@@ -91,6 +93,9 @@ class ClusterCacheView(Collector):
         self._version_refresh = version_refresh
         self._backoff = backoff
         self._stop = threading.Event()
+        self._version_asked = threading.Event()
+        if self._pinned is not None:
+            self._version_asked.set()
         self.reflectors = {
             "runtimeclasses": Reflector[dict[str, Any]](
                 resource="runtimeclasses",
@@ -128,7 +133,9 @@ class ClusterCacheView(Collector):
         return self._pinned or self._version
 
     def ready(self) -> bool:
-        return all(r.synced.is_set() for r in self.reflectors.values())
+        return self._version_asked.is_set() and all(
+            r.synced.is_set() for r in self.reflectors.values()
+        )
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -151,10 +158,8 @@ class ClusterCacheView(Collector):
 
     def wait_ready(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
-        for reflector in self.reflectors.values():
-            if not reflector.synced.wait(max(0.0, deadline - time.monotonic())):
-                return False
-        return True
+        events = [r.synced for r in self.reflectors.values()] + [self._version_asked]
+        return all(event.wait(max(0.0, deadline - time.monotonic())) for event in events)
 
     def staleness(self, resource: str) -> float | None:
         return self.reflectors[resource].staleness()
@@ -189,7 +194,7 @@ class ClusterCacheView(Collector):
                 restarts.add_metric([resource, reason], count)
         ready = GaugeMetricFamily(
             "winpod_cluster_cache_ready",
-            "1 once both caches have listed once.",
+            "1 once both caches have listed once and /version was asked once.",
             value=1.0 if self.ready() else 0.0,
         )
         version = GaugeMetricFamily(
@@ -226,12 +231,14 @@ class ClusterCacheView(Collector):
                         retry_in_seconds=round(delay, 2),
                         using=str(self._version) if self._version else "the latest known rules",
                     )
+                    self._version_asked.set()
                     self._stop.wait(delay)
                     continue
                 backoff.reset()
                 if found != self._version:
                     log("version-discovered", version=str(found))
                 self._version = found
+                self._version_asked.set()
                 self._stop.wait(self._version_refresh)
         finally:
             client.close()

@@ -383,3 +383,26 @@ def test_in_cluster_mode_outside_a_pod_is_a_clear_error(monkeypatch: pytest.Monk
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     with pytest.raises(ClusterError, match="in-cluster service account: cannot load"):
         start_cluster_view(Config(), in_cluster=True)
+
+
+def test_once_ready_the_view_already_has_the_clusters_version(
+    apiserver: StandinAPIServer, start_view: ViewFactory
+) -> None:
+    # Ready also waits for the first /version answer: no review is judged by the latest
+    # release's rules while the cluster's are a moment away.
+    for _ in range(20):
+        view = start_view(wait=False)
+        deadline = time.monotonic() + 10
+        while not view.ready() and time.monotonic() < deadline:
+            time.sleep(0.0005)  # look often: the first moment it is ready is the one to test
+        assert view.version() == KubeVersion(1, 30)
+        view.stop()
+
+
+def test_a_version_that_cannot_be_read_does_not_keep_the_view_from_being_ready(
+    apiserver: StandinAPIServer, start_view: ViewFactory
+) -> None:
+    apiserver.git_version = "not-a-version"
+    view = start_view()
+    assert view.ready()
+    assert view.version() is None  # the engine's default: the latest known rules
