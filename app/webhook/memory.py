@@ -22,7 +22,6 @@ import ctypes.util
 import gc
 import sys
 import time
-from collections.abc import Callable
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
@@ -55,18 +54,12 @@ MIN_SECONDS_BETWEEN = 1.0
 class Compactor:
     """After a review body of `large` bytes or more, one full collection on the event loop
     once the answer is sent (the review is freed by then); at most one per `spacing` seconds,
-    so a stream of large bodies costs a bounded share of the loop (a collection of what is
-    not frozen at start-up takes a few milliseconds)."""
+    so a stream of large bodies costs a bounded share of the loop (what `winpod serve` did
+    not freeze at start-up takes well under a millisecond to collect)."""
 
-    def __init__(
-        self,
-        large: int = LARGE_BODY_BYTES,
-        spacing: float = MIN_SECONDS_BETWEEN,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, large: int = LARGE_BODY_BYTES, spacing: float = MIN_SECONDS_BETWEEN) -> None:
         self.large = large
         self.spacing = spacing
-        self.clock = clock
         self.pending = False
         self.last = -spacing
         self.collections = 0
@@ -76,11 +69,11 @@ class Compactor:
         if body_bytes < self.large or self.pending:
             return
         self.pending = True
-        delay = max(0.0, self.last + self.spacing - self.clock())
+        delay = max(0.0, self.last + self.spacing - time.monotonic())
         asyncio.get_running_loop().call_later(delay, self.collect)
 
     def collect(self) -> None:
         self.pending = False
-        self.last = self.clock()
+        self.last = time.monotonic()
         gc.collect()
         self.collections += 1
